@@ -1,0 +1,62 @@
+package armid
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+const cluster = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourcegroups/rg-4149/providers/Microsoft.ContainerService/managedClusters/manCluster-5614"
+
+func TestClusterOf(t *testing.T) {
+	want := guard.ClusterID{Subscription: "db1ab6f0-4769-4b27-930e-01e2ef9c123c", ResourceGroup: "rg-4149", Name: "manCluster-5614"}
+	tests := []struct {
+		in, child string
+	}{
+		{cluster, ""},
+		{strings.Replace(cluster, "resourcegroups", "resourceGroups", 1), ""},
+		{strings.ToLower(cluster), ""},
+		{cluster + "/agentPools/nodepool1", "Microsoft.ContainerService/managedClusters/agentPools"},
+		{cluster + "/providers/Microsoft.Resources/tags/default", "Microsoft.Resources/tags"},
+		{cluster + "/maintenanceConfigurations/default", "Microsoft.ContainerService/managedClusters/maintenanceConfigurations"},
+	}
+	for _, tt := range tests {
+		id, child, err := ClusterOf(tt.in)
+		if err != nil {
+			t.Errorf("ClusterOf(%q) error %v", tt.in, err)
+			continue
+		}
+		if !id.Same(want) || child != tt.child {
+			t.Errorf("ClusterOf(%q) = %+v, %q, want %+v, %q", tt.in, id, child, want, tt.child)
+		}
+	}
+}
+
+func TestClusterOfRejects(t *testing.T) {
+	tests := []struct{ in, mention string }{
+		{"", "empty"},
+		{"subscriptions/x", "must start with '/'"},
+		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/sa", "not an AKS managed cluster"},
+		{"/subscriptions/{subscription-id}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/c1", "not a GUID"},
+		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/c1", "resource group name"},
+		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/-bad-", "cluster name"},
+		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/providers/Microsoft.ContainerService/managedClusters/c1", "resource group"},
+	}
+	for _, tt := range tests {
+		_, _, err := ClusterOf(tt.in)
+		if err == nil || !strings.Contains(err.Error(), tt.mention) {
+			t.Errorf("ClusterOf(%q) error = %v, want one mentioning %q", tt.in, err, tt.mention)
+		}
+	}
+}
+
+func TestParseClusterRejectsChild(t *testing.T) {
+	if _, err := ParseCluster(cluster + "/agentPools/np1"); err == nil {
+		t.Errorf("ParseCluster(agent pool) succeeded, want error")
+	}
+	id, err := ParseCluster(cluster)
+	if err != nil || id.Name != "manCluster-5614" {
+		t.Errorf("ParseCluster(%q) = %+v, %v", cluster, id, err)
+	}
+}

@@ -1,0 +1,45 @@
+package guard
+
+import "time"
+
+// AlertType is the CloudEvents type of an alert. Subscribers filter on it.
+type AlertType string
+
+const (
+	AlertFlagged  AlertType = "aksguard.cluster.flagged"
+	AlertResolved AlertType = "aksguard.cluster.resolved"
+	AlertExempted AlertType = "aksguard.cluster.exempted"
+
+	AlertApproved  AlertType = "aksguard.remediation.approved"
+	AlertRejected  AlertType = "aksguard.remediation.rejected"
+	AlertPlanned   AlertType = "aksguard.remediation.planned"
+	AlertStarted   AlertType = "aksguard.remediation.started"
+	AlertSucceeded AlertType = "aksguard.remediation.succeeded"
+	AlertFailed    AlertType = "aksguard.remediation.failed"
+	AlertBlocked   AlertType = "aksguard.remediation.blocked"
+	AlertCancelled AlertType = "aksguard.remediation.cancelled"
+)
+
+// Alert is an event for alerting subscriptions. Its ID is deterministic, so
+// a subscriber can drop the repeat of a retried publish.
+type Alert struct {
+	ID      string
+	Type    AlertType
+	Cluster ClusterID
+	Time    time.Time
+	Data    AlertData
+}
+
+// AlertData is the CloudEvent's data, the contract with subscribers.
+type AlertData struct {
+	ClusterID string   `json:"clusterId"`
+	Summary   string   `json:"summary"`
+	Verdict   Verdict  `json:"verdict,omitempty"`
+	Reasons   []string `json:"reasons,omitempty"`
+	Finding   string   `json:"finding,omitempty"`
+	JobID     string   `json:"jobId,omitempty"`
+	JobState  string   `json:"jobState,omitempty"`
+	Actor     string   `json:"actor,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	FollowUp  string   `json:"followUp,omitempty"`
+}

@@ -1,0 +1,66 @@
+package guard
+
+import "time"
+
+// Action is what the intake does with an event.
+type Action string
+
+const (
+	// ActionEvaluate re-reads the cluster and applies the verdict rules.
+	ActionEvaluate Action = "evaluate"
+	// ActionApprovalCheck re-reads the cluster's tags: an approval or
+	// exemption may have changed.
+	ActionApprovalCheck Action = "approval-check"
+	// ActionClose confirms a deletion and closes the cluster's finding.
+	ActionClose Action = "close"
+	// ActionIgnore does nothing; the event's Reason says why.
+	ActionIgnore Action = "ignore"
+)
+
+// Event is one Event Grid event after decoding and triage: which cluster it
+// concerns, what the intake should do with it, and who caused it. Events are
+// hints: the intake re-reads the cluster before deciding anything.
+type Event struct {
+	ID        string
+	Type      string
+	Schema    string // "EventGridEvent" or "CloudEvent"
+	Time      time.Time
+	Operation string // data.operationName as sent
+	// Resource is the resource the event names (data.resourceUri or subject).
+	Resource string
+	// Cluster is the managed cluster concerned, zero when there is none.
+	Cluster ClusterID
+	Action  Action
+	Reason  string
+	Actor   Actor
+	// Invalid marks an event that could not be decoded or names no valid
+	// resource: it is ignored, counted and logged as rejected.
+	Invalid bool
+}
+
+// Actor is the principal that caused an event, from its claims.
+type Actor struct {
+	ObjectID string
+	AppID    string
+	UPN      string
+	Name     string
+}
+
+// IsZero reports whether the event carried no identity.
+func (a Actor) IsZero() bool { return a == Actor{} }
+
+// String names the actor the way a person reads it in an audit entry: the
+// UPN, else the display name, else the application or object id.
+func (a Actor) String() string {
+	switch {
+	case a.UPN != "":
+		return a.UPN
+	case a.Name != "":
+		return a.Name
+	case a.AppID != "":
+		return "app " + a.AppID
+	case a.ObjectID != "":
+		return "object " + a.ObjectID
+	}
+	return "unknown"
+}

@@ -1,0 +1,44 @@
+package guard
+
+import "time"
+
+// FindingState is where a cluster stands with the guard.
+type FindingState string
+
+const (
+	// FindingClear: evaluated and never flagged (compliant or unknown).
+	FindingClear FindingState = "clear"
+	// FindingOpen: flagged; a remediation job exists.
+	FindingOpen FindingState = "open"
+	// FindingResolved: was open; the cluster was fixed or deleted.
+	FindingResolved FindingState = "resolved"
+	// FindingExempt: a person exempted the cluster with the approval tag.
+	FindingExempt FindingState = "exempt"
+	// FindingDeleted: the cluster is gone and was not open.
+	FindingDeleted FindingState = "deleted"
+)
+
+// Finding is the guard's record of one cluster: its last verdict and where
+// it stands. There is one per cluster, updated with ETags.
+type Finding struct {
+	Cluster    ClusterID
+	Verdict    Verdict
+	Reasons    []string
+	SPClientID string
+	State      FindingState
+	// Resolution says why a finding was closed or exempted.
+	Resolution    string
+	FirstSeen     time.Time
+	LastEvaluated time.Time
+	FlaggedAt     time.Time
+	ClosedAt      time.Time
+	// JobID is the remediation job opened when the cluster was flagged.
+	JobID string
+	// RecheckAt is when an already scheduled re-evaluation runs; events
+	// arriving before it are coalesced into it.
+	RecheckAt time.Time
+	// Outbox holds effects decided with this state and not yet carried out.
+	Outbox []Effect
+	// ETag is the store's version of the record; empty for a new finding.
+	ETag string
+}

@@ -1,0 +1,49 @@
+package guard
+
+import (
+	"context"
+)
+
+// Clusters reads managed clusters from ARM.
+type Clusters interface {
+	// GetCluster returns the cluster as ARM returns it. A missing cluster is
+	// an *Error of KindNotFound; other failures are classified *Errors.
+	GetCluster(ctx context.Context, id ClusterID) (Cluster, error)
+}
+
+// Store keeps findings, jobs and the audit trail.
+//
+// Saves are optimistic: a record with an empty ETag is inserted and fails
+// with KindConflict when it exists; otherwise it replaces the stored record
+// only if the ETag still matches, and fails with KindConflict when it does
+// not. A successful save sets the record's new ETag.
+type Store interface {
+	// Finding returns the cluster's finding, or an *Error of KindNotFound.
+	Finding(ctx context.Context, id ClusterID) (Finding, error)
+	SaveFinding(ctx context.Context, f *Finding) error
+	// Findings returns every finding, in no particular order.
+	Findings(ctx context.Context) ([]Finding, error)
+
+	// Job returns one job, or an *Error of KindNotFound.
+	Job(ctx context.Context, id ClusterID, jobID string) (Job, error)
+	SaveJob(ctx context.Context, j *Job) error
+	// Jobs returns every job, in no particular order.
+	Jobs(ctx context.Context) ([]Job, error)
+
+	// AppendAudit adds e once: writing an entry whose key exists is a no-op.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// Audit returns a cluster's entries, oldest first.
+	Audit(ctx context.Context, id ClusterID) ([]AuditEntry, error)
+}
+
+// Queue sends wake-up messages to the remediation queue.
+type Queue interface {
+	// Send enqueues m, visible at m.NotBefore. Sending a message whose ID was
+	// sent within the queue's duplicate-detection window is a no-op.
+	Send(ctx context.Context, m Message) error
+}
+
+// Alerts publishes alert events.
+type Alerts interface {
+	Publish(ctx context.Context, a Alert) error
+}

@@ -1,0 +1,162 @@
+// Package memory holds in-process implementations of the guard's ports: a
+// store, a queue and an alert sink. The demo and the tests use them; serve
+// never does.
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+// Store is a guard.Store in memory with the same ETag semantics as Table
+// Storage. Records are deep-copied in and out, so callers never share state.
+type Store struct {
+	mu       sync.Mutex
+	version  int
+	findings map[string]guard.Finding
+	jobs     map[string]guard.Job
+	audit    map[string]map[string]guard.AuditEntry
+}
+
+var _ guard.Store = (*Store)(nil)
+
+// NewStore returns an empty Store.
+func NewStore() *Store {
+	return &Store{
+		findings: map[string]guard.Finding{},
+		jobs:     map[string]guard.Job{},
+		audit:    map[string]map[string]guard.AuditEntry{},
+	}
+}
+
+func (s *Store) nextETag() string {
+	s.version++
+	return `W/"` + strconv.Itoa(s.version) + `"`
+}
+
+// clone deep-copies a record through JSON, as a real store would.
+func clone[T any](v T) T {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("memory: record does not marshal: " + err.Error())
+	}
+	var out T
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic("memory: record does not unmarshal: " + err.Error())
+	}
+	return out
+}
+
+func notFound(what string) error { return guard.Errorf(guard.KindNotFound, "%s not found", what) }
+
+// checkETag applies the store's optimistic-concurrency rule: an empty
+// given ETag inserts, any other must match the stored one.
+func checkETag(what string, exists bool, stored, given string) error {
+	switch {
+	case given == "" && exists:
+		return guard.Errorf(guard.KindConflict, "%s already exists", what)
+	case given != "" && !exists:
+		return guard.Errorf(guard.KindConflict, "%s was deleted", what)
+	case given != "" && stored != given:
+		return guard.Errorf(guard.KindConflict, "%s was changed by someone else", what)
+	}
+	return nil
+}
+
+func (s *Store) Finding(_ context.Context, id guard.ClusterID) (guard.Finding, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.findings[id.Key()]
+	if !ok {
+		return guard.Finding{}, notFound("finding " + id.String())
+	}
+	return clone(f), nil
+}
+
+func (s *Store) SaveFinding(_ context.Context, f *guard.Finding) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, exists := s.findings[f.Cluster.Key()]
+	if err := checkETag("finding "+f.Cluster.String(), exists, old.ETag, f.ETag); err != nil {
+		return err
+	}
+	f.ETag = s.nextETag()
+	s.findings[f.Cluster.Key()] = clone(*f)
+	return nil
+}
+
+func (s *Store) Findings(context.Context) ([]guard.Finding, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]guard.Finding, 0, len(s.findings))
+	for _, f := range s.findings {
+		out = append(out, clone(f))
+	}
+	return out, nil
+}
+
+func jobKey(id guard.ClusterID, jobID string) string { return id.Key() + "|" + jobID }
+
+func (s *Store) Job(_ context.Context, id guard.ClusterID, jobID string) (guard.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[jobKey(id, jobID)]
+	if !ok {
+		return guard.Job{}, notFound("job " + jobID)
+	}
+	return clone(j), nil
+}
+
+func (s *Store) SaveJob(_ context.Context, j *guard.Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := jobKey(j.Cluster, j.ID)
+	old, exists := s.jobs[key]
+	if err := checkETag("job "+j.ID, exists, old.ETag, j.ETag); err != nil {
+		return err
+	}
+	j.ETag = s.nextETag()
+	s.jobs[key] = clone(*j)
+	return nil
+}
+
+func (s *Store) Jobs(context.Context) ([]guard.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]guard.Job, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		out = append(out, clone(j))
+	}
+	return out, nil
+}
+
+func (s *Store) AppendAudit(_ context.Context, e guard.AuditEntry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	part := s.audit[e.Cluster.Key()]
+	if part == nil {
+		part = map[string]guard.AuditEntry{}
+		s.audit[e.Cluster.Key()] = part
+	}
+	if _, ok := part[e.Key]; !ok {
+		part[e.Key] = clone(e)
+	}
+	return nil
+}
+
+func (s *Store) Audit(_ context.Context, id guard.ClusterID) ([]guard.AuditEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	part := s.audit[id.Key()]
+	out := make([]guard.AuditEntry, 0, len(part))
+	for _, e := range part {
+		out = append(out, clone(e))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
