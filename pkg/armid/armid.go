@@ -5,6 +5,7 @@
 package armid
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -18,6 +19,10 @@ const (
 	aksNamespace = "Microsoft.ContainerService"
 	clusterType  = "managedClusters"
 )
+
+// ErrNotCluster is wrapped by errors for well-formed resource IDs that do
+// not name, or lie under, an AKS managed cluster.
+var ErrNotCluster = errors.New("not an AKS managed cluster")
 
 // ParseCluster parses the resource ID of a managed cluster itself. It fails
 // for any other resource, including a cluster's child resources.
@@ -58,7 +63,7 @@ func ClusterOf(s string) (id guard.ClusterID, child string, err error) {
 		}
 		return id, child, nil
 	}
-	return guard.ClusterID{}, "", fmt.Errorf("resource ID %q is not an AKS managed cluster (type %s)", s, rid.ResourceType)
+	return guard.ClusterID{}, "", fmt.Errorf("resource ID %q (type %s): %w", s, rid.ResourceType, ErrNotCluster)
 }
 
 func isCluster(r *arm.ResourceID) bool {

@@ -1,6 +1,7 @@
 package armid
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ func TestClusterOfRejects(t *testing.T) {
 	tests := []struct{ in, mention string }{
 		{"", "empty"},
 		{"subscriptions/x", "must start with '/'"},
-		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/sa", "not an AKS managed cluster"},
+		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/sa", "Microsoft.Storage/storageAccounts): not an AKS managed cluster"},
 		{"/subscriptions/{subscription-id}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/c1", "not a GUID"},
 		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/{rg}/providers/Microsoft.ContainerService/managedClusters/c1", "resource group name"},
 		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/-bad-", "cluster name"},
@@ -48,6 +49,17 @@ func TestClusterOfRejects(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
 			t.Errorf("ClusterOf(%q) error = %v, want one mentioning %q", tt.in, err, tt.mention)
 		}
+	}
+}
+
+func TestClusterOfNotCluster(t *testing.T) {
+	_, _, err := ClusterOf("/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/sa")
+	if !errors.Is(err, ErrNotCluster) {
+		t.Errorf("ClusterOf(storage account) error = %v, want ErrNotCluster", err)
+	}
+	_, _, err = ClusterOf("not an id")
+	if errors.Is(err, ErrNotCluster) {
+		t.Errorf("ClusterOf(malformed) error = %v, want an error other than ErrNotCluster", err)
 	}
 }
 

@@ -1,6 +1,9 @@
 package guard
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Action is what the intake does with an event.
 type Action string
@@ -63,4 +66,15 @@ func (a Actor) String() string {
 		return "object " + a.ObjectID
 	}
 	return "unknown"
+}
+
+// Is reports whether the actor is one of the principals in ids (object ids
+// or application ids), compared case-insensitively.
+func (a Actor) Is(ids []string) bool {
+	for _, id := range ids {
+		if id != "" && (strings.EqualFold(a.ObjectID, id) || strings.EqualFold(a.AppID, id)) {
+			return true
+		}
+	}
+	return false
 }

@@ -47,7 +47,7 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
 		return Outcome{Result: ResultRejected, Detail: ev.Reason}, nil
 	case ev.Action == ActionIgnore:
 		return Outcome{Result: ResultIgnored, Cluster: ev.Cluster, Detail: ev.Reason}, nil
-	case s.isSelf(ev.Actor):
+	case ev.Actor.Is(s.self):
 		return Outcome{Result: ResultIgnored, Cluster: ev.Cluster, Detail: "caused by the guard's own identity"}, nil
 	}
 	switch ev.Action {
@@ -237,23 +237,24 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, debounce time.Durat
 		switch f.State {
 		case "":
 			return f, Outcome{Result: ResultIgnored, Cluster: id, Detail: "cluster not found"}, false
-		case FindingDeleted:
-			return f, Outcome{Result: ResultDuplicate, Cluster: id, Detail: "cluster already recorded as deleted"}, false
 		case FindingOpen:
 			next.State = FindingResolved
-			next.Resolution = "cluster deleted"
+			next.Resolution = resolutionDeleted
 			next.ClosedAt = now
-			audit("resolved", "cluster deleted")
+			audit("resolved", resolutionDeleted)
 			alert(AlertResolved, "AKS cluster "+id.Name+" was deleted; its finding is closed")
-			wakeJob("cluster deleted")
+			wakeJob(resolutionDeleted)
 		default:
+			if f.State == FindingDeleted || f.Resolution == resolutionDeleted {
+				return f, Outcome{Result: ResultDuplicate, Cluster: id, Detail: "cluster already recorded as deleted"}, false
+			}
 			next.State = FindingDeleted
-			next.Resolution = "cluster deleted"
+			next.Resolution = resolutionDeleted
 			next.ClosedAt = now
-			audit("deleted", "cluster deleted")
+			audit("deleted", resolutionDeleted)
 		}
 		out.Result = ResultResolved
-		out.Detail = "cluster deleted"
+		out.Detail = resolutionDeleted
 		return next, out, true
 	}
 
@@ -308,6 +309,8 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, debounce time.Durat
 	}
 	return next, out, true
 }
+
+const resolutionDeleted = "cluster deleted"
 
 const awaitingApproval = "awaiting approval: tag the cluster " + ApprovalTag + "=approved"
 

@@ -27,3 +27,22 @@ type Message struct {
 	// NotBefore is when the message becomes visible; zero means at once.
 	NotBefore time.Time
 }
+
+// MessageBody is the JSON body of a queue message: the one wire format
+// between whoever sends a Message and the handler that receives it. The
+// receiver decodes it, parses ClusterID strictly and re-reads the records it
+// names. The message ID and NotBefore travel as the transport's own message
+// properties, not in the body.
+type MessageBody struct {
+	Kind MessageKind `json:"kind"`
+	// ClusterID is the canonical ARM resource ID of the cluster.
+	ClusterID string `json:"clusterId"`
+	JobID     string `json:"jobId,omitempty"`
+	Seq       int    `json:"seq,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// Body returns the wire form of m.
+func (m Message) Body() MessageBody {
+	return MessageBody{Kind: m.Kind, ClusterID: m.Cluster.String(), JobID: m.JobID, Seq: m.Seq, Reason: m.Reason}
+}

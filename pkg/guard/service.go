@@ -79,7 +79,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	for _, id := range cfg.Self {
 		if id = strings.TrimSpace(id); id != "" {
-			s.self = append(s.self, strings.ToLower(id))
+			s.self = append(s.self, id)
 		}
 	}
 	if s.now == nil {
@@ -98,16 +98,6 @@ func New(cfg Config) (*Service, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
-}
-
-// isSelf reports whether the guard's own identity caused an event.
-func (s *Service) isSelf(a Actor) bool {
-	for _, id := range s.self {
-		if strings.EqualFold(a.ObjectID, id) || strings.EqualFold(a.AppID, id) {
-			return true
-		}
-	}
-	return false
 }
 
 // Result names what happened to one event or message.

@@ -1,0 +1,191 @@
+// Package azerr classifies errors from Azure SDK calls into guard.Errors. It
+// is the one table that says which ARM and Table Storage error codes mean
+// "retry later", "not found", "someone else changed it", "missing
+// permission" or "this request is wrong".
+package azerr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+// codes classifies service error codes; it wins over the HTTP status.
+var codes = map[string]guard.ErrorKind{
+	// Busy, throttled or briefly inconsistent: retry later.
+	"TooManyRequests":               guard.KindTransient,
+	"SubscriptionRequestsThrottled": guard.KindTransient,
+	"ResourceRequestsThrottled":     guard.KindTransient,
+	"AnotherOperationInProgress":    guard.KindTransient,
+	"OperationNotAllowed":           guard.KindTransient, // AKS: another operation on the cluster is running
+	"PrincipalNotFound":             guard.KindTransient, // a new identity has not reached every replica yet
+	"RetryableError":                guard.KindTransient,
+	"InternalServerError":           guard.KindTransient,
+	"InternalOperationError":        guard.KindTransient,
+	"ServiceUnavailable":            guard.KindTransient,
+	"ServerBusy":                    guard.KindTransient,
+	"GatewayTimeout":                guard.KindTransient,
+	"OperationTimedOut":             guard.KindTransient,
+
+	"ResourceNotFound":      guard.KindNotFound,
+	"NotFound":              guard.KindNotFound,
+	"ResourceGroupNotFound": guard.KindNotFound,
+	"SubscriptionNotFound":  guard.KindNotFound,
+	"TableNotFound":         guard.KindNotFound,
+
+	// Someone else wrote first (ETag), or the record exists already.
+	"PreconditionFailed":          guard.KindConflict,
+	"UpdateConditionNotSatisfied": guard.KindConflict,
+	"EntityAlreadyExists":         guard.KindConflict,
+	"TableAlreadyExists":          guard.KindConflict,
+	"RoleAssignmentExists":        guard.KindConflict,
+
+	"AuthorizationFailed":             guard.KindForbidden,
+	"LinkedAuthorizationFailed":       guard.KindForbidden,
+	"Forbidden":                       guard.KindForbidden,
+	"AuthenticationFailed":            guard.KindForbidden,
+	"InvalidAuthenticationToken":      guard.KindForbidden,
+	"AuthorizationPermissionMismatch": guard.KindForbidden,
+	"InsufficientAccountPermissions":  guard.KindForbidden,
+	"Authorization_RequestDenied":     guard.KindForbidden, // Microsoft Graph
+
+	"BadRequest":               guard.KindInvalid,
+	"InvalidParameter":         guard.KindInvalid,
+	"InvalidRequestContent":    guard.KindInvalid,
+	"InvalidResourceReference": guard.KindInvalid,
+	"LinkedInvalidPropertyId":  guard.KindInvalid,
+	"PropertyChangeNotAllowed": guard.KindInvalid,
+	"InvalidInput":             guard.KindInvalid,
+	"PropertyValueTooLarge":    guard.KindInvalid,
+}
+
+// byStatus classifies an HTTP status when the code says nothing.
+func byStatus(status int) guard.ErrorKind {
+	switch {
+	case status == http.StatusNotFound:
+		return guard.KindNotFound
+	case status == http.StatusPreconditionFailed:
+		return guard.KindConflict
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return guard.KindForbidden
+	case status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status == http.StatusConflict:
+		return guard.KindTransient
+	case status >= 400 && status < 500:
+		return guard.KindInvalid
+	}
+	return guard.KindTransient
+}
+
+// Classify wraps err, returned by an SDK call described by op (for example
+// "get cluster /subscriptions/…"), in a *guard.Error. Errors without an HTTP
+// response (network failures, timeouts) are transient. A nil err stays nil.
+func Classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ge *guard.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		if errors.Is(err, context.Canceled) {
+			return &guard.Error{Kind: guard.KindTransient, Err: fmt.Errorf("%s: cancelled: %w", op, err)}
+		}
+		return &guard.Error{Kind: guard.KindTransient, Err: fmt.Errorf("%s: %w", op, err)}
+	}
+	kind, ok := codes[re.ErrorCode]
+	if !ok {
+		kind = byStatus(re.StatusCode)
+	}
+	msg := fmt.Sprintf("%s: HTTP %d", op, re.StatusCode)
+	if re.ErrorCode != "" {
+		msg += " " + re.ErrorCode
+	}
+	if detail := message(re.RawResponse); detail != "" {
+		msg += ": " + detail
+	}
+	return &guard.Error{Kind: kind, Code: re.ErrorCode, RetryAfter: RetryAfter(re.RawResponse), Err: &short{msg: msg, err: err}}
+}
+
+// short keeps the SDK error for errors.As while printing one line instead
+// of the SDK's multi-line dump of the response.
+type short struct {
+	msg string
+	err error
+}
+
+func (s *short) Error() string { return s.msg }
+func (s *short) Unwrap() error { return s.err }
+
+// message extracts the service's own message from an ARM, Graph or Table
+// Storage error body.
+func message(resp *http.Response) string {
+	if resp == nil {
+		return ""
+	}
+	body, err := runtime.Payload(resp)
+	if err != nil || len(body) == 0 {
+		return ""
+	}
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+		OData struct {
+			Message struct {
+				Value string `json:"value"`
+			} `json:"message"`
+		} `json:"odata.error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	m := e.Error.Message
+	if m == "" {
+		m = e.OData.Message.Value
+	}
+	m = strings.Join(strings.Fields(m), " ")
+	if len(m) > 300 {
+		m = m[:300] + "…"
+	}
+	return m
+}
+
+// RetryAfter returns the wait a response asks for in its retry-after-ms,
+// x-ms-retry-after-ms or Retry-After (seconds or HTTP date) header, or zero.
+func RetryAfter(resp *http.Response) time.Duration {
+	if resp == nil {
+		return 0
+	}
+	for _, h := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
+		if v := resp.Header.Get(h); v != "" {
+			if ms, err := strconv.Atoi(v); err == nil && ms > 0 {
+				return time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

@@ -1,0 +1,89 @@
+package azerr
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+func responseError(status int, code string, header http.Header, body string) error {
+	if header == nil {
+		header = http.Header{}
+	}
+	resp := &http.Response{StatusCode: status, Header: header, Body: http.NoBody}
+	if body != "" {
+		resp.Body = ioNopCloser(body)
+	}
+	return &azcore.ResponseError{StatusCode: status, ErrorCode: code, RawResponse: resp}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		kind       guard.ErrorKind
+		retryAfter time.Duration
+	}{
+		{"throttled with Retry-After", responseError(429, "TooManyRequests", http.Header{"Retry-After": {"30"}}, ""), guard.KindTransient, 30 * time.Second},
+		{"throttled with retry-after-ms", responseError(429, "", http.Header{"Retry-After-Ms": {"1500"}}, ""), guard.KindTransient, 1500 * time.Millisecond},
+		{"server error", responseError(500, "InternalServerError", nil, ""), guard.KindTransient, 0},
+		{"bad gateway without code", responseError(502, "", nil, ""), guard.KindTransient, 0},
+		{"another operation", responseError(409, "AnotherOperationInProgress", nil, ""), guard.KindTransient, 0},
+		{"principal not found", responseError(400, "PrincipalNotFound", nil, ""), guard.KindTransient, 0},
+		{"not found", responseError(404, "ResourceNotFound", nil, ""), guard.KindNotFound, 0},
+		{"etag mismatch", responseError(412, "PreconditionFailed", nil, ""), guard.KindConflict, 0},
+		{"table etag mismatch", responseError(412, "UpdateConditionNotSatisfied", nil, ""), guard.KindConflict, 0},
+		{"entity exists", responseError(409, "EntityAlreadyExists", nil, ""), guard.KindConflict, 0},
+		{"role assignment exists", responseError(409, "RoleAssignmentExists", nil, ""), guard.KindConflict, 0},
+		{"authorization failed", responseError(403, "AuthorizationFailed", nil, ""), guard.KindForbidden, 0},
+		{"unauthorized without code", responseError(401, "", nil, ""), guard.KindForbidden, 0},
+		{"property change", responseError(400, "PropertyChangeNotAllowed", nil, ""), guard.KindInvalid, 0},
+		{"bad request", responseError(400, "BadRequest", nil, ""), guard.KindInvalid, 0},
+		{"invalid parameter", responseError(400, "InvalidParameter", nil, ""), guard.KindInvalid, 0},
+		{"network", errors.New("dial tcp: connection refused"), guard.KindTransient, 0},
+		{"cancelled", context.Canceled, guard.KindTransient, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Classify("get cluster c1", tt.err)
+			var ge *guard.Error
+			if !errors.As(err, &ge) {
+				t.Fatalf("Classify() = %T, want *guard.Error", err)
+			}
+			if ge.Kind != tt.kind || ge.RetryAfter != tt.retryAfter {
+				t.Errorf("Classify() = kind %s, retry after %s; want %s, %s", ge.Kind, ge.RetryAfter, tt.kind, tt.retryAfter)
+			}
+			if !strings.HasPrefix(err.Error(), "get cluster c1") {
+				t.Errorf("Classify().Error() = %q, want it to start with the operation", err)
+			}
+			if !errors.Is(err, tt.err) {
+				t.Errorf("Classify() does not wrap the SDK error")
+			}
+		})
+	}
+}
+
+func TestClassifyKeepsServiceMessage(t *testing.T) {
+	body := `{"error":{"code":"AuthorizationFailed","message":"The client 'x' with object id 'y' does not have authorization to perform action 'Microsoft.ContainerService/managedClusters/read'."}}`
+	err := Classify("get cluster c1", responseError(403, "AuthorizationFailed", nil, body))
+	want := "get cluster c1: HTTP 403 AuthorizationFailed: The client 'x' with object id 'y' does not have authorization to perform action 'Microsoft.ContainerService/managedClusters/read'."
+	if got := err.Error(); !strings.HasPrefix(got, want) {
+		t.Errorf("Classify().Error() = %q, want prefix %q", got, want)
+	}
+	if guard.CodeOf(err) != "AuthorizationFailed" {
+		t.Errorf("CodeOf() = %q, want AuthorizationFailed", guard.CodeOf(err))
+	}
+}
+
+func TestClassifyNil(t *testing.T) {
+	if err := Classify("op", nil); err != nil {
+		t.Errorf("Classify(nil) = %v, want nil", err)
+	}
+}

@@ -1,0 +1,214 @@
+package clusterjson
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+const samples = "../../testdata/samples"
+
+func readSample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(samples, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// verdicts parses data and returns name → verdict for every cluster in it.
+func verdicts(t *testing.T, data []byte) map[string]guard.Verdict {
+	t.Helper()
+	recs, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse() error %v", err)
+	}
+	out := map[string]guard.Verdict{}
+	for _, r := range recs {
+		out[r.Name] = guard.Evaluate(r.Cluster).Verdict
+	}
+	return out
+}
+
+// TestVerdictOverSamples runs the verdict table over every cluster sample
+// (testdata/samples/SOURCES.md says where each came from).
+func TestVerdictOverSamples(t *testing.T) {
+	tests := []struct {
+		file string
+		want map[string]guard.Verdict
+	}{
+		{"aks_get_sp_realguid_sdknet_recording.json", map[string]guard.Verdict{"manCluster-5614": guard.VerdictServicePrincipal}},
+		{"aks_get_spec_2025-01-01_ManagedClustersGet_sp.json", map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
+		{"aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json", map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
+		{"aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json", map[string]guard.Verdict{"akscluster4379": guard.VerdictManagedIdentity}},
+		{"aks_list_spec_2025-01-01_ManagedClustersList.json", map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
+		{"aks_put_request_sp_realguid_sdknet_recording.json", map[string]guard.Verdict{"": guard.VerdictServicePrincipal}},
+		{"aks_put_request_systemassigned_sdknet_recording.json", map[string]guard.Verdict{"": guard.VerdictManagedIdentity}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, verdicts(t, readSample(t, tt.file))); diff != "" {
+				t.Errorf("verdicts mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSpecWrapperResponse: the create/update spec example answers with a
+// user-assigned identity while still naming a service principal: mixed.
+func TestSpecWrapperResponse(t *testing.T) {
+	var w struct {
+		Responses map[string]struct {
+			Body json.RawMessage `json:"body"`
+		} `json:"responses"`
+	}
+	if err := json.Unmarshal(readSample(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json"), &w); err != nil {
+		t.Fatal(err)
+	}
+	got := verdicts(t, w.Responses["200"].Body)
+	if got["clustername1"] != guard.VerdictMixed {
+		t.Errorf("verdict of the spec's 200 body = %v, want mixed", got)
+	}
+	if _, err := Parse(readSample(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json")); err == nil ||
+		!strings.Contains(err.Error(), "none of the fields of a cluster") {
+		t.Errorf("Parse(spec wrapper) error = %v, want one saying it is not a cluster", err)
+	}
+}
+
+func TestClusterFields(t *testing.T) {
+	recs, err := Parse(readSample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := guard.Cluster{
+		ID:                         guard.ClusterID{Subscription: "db1ab6f0-4769-4b27-930e-01e2ef9c123c", ResourceGroup: "testaksrg2107", Name: "akscluster4379"},
+		Type:                       "Microsoft.ContainerService/ManagedClusters",
+		Location:                   "eastus",
+		IdentityType:               "SystemAssigned",
+		PrincipalID:                "070682b2-cb43-42a4-a537-b0984a8c6325",
+		HasServicePrincipalProfile: true,
+		ServicePrincipalClientID:   "msi",
+		Kubelet: &guard.Identity{
+			ResourceID: "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourcegroups/MC_testaksrg2107_akscluster4379_eastus/providers/Microsoft.ManagedIdentity/userAssignedIdentities/akscluster4379-agentpool",
+			ClientID:   "8c92cbee-a9b7-433b-b8b6-c4fa010ca321",
+			ObjectID:   "2fb36a88-caa9-4238-a836-15ffdc2fa879",
+		},
+		ProvisioningState: "Succeeded",
+	}
+	if diff := cmp.Diff(want, recs[0].Cluster); diff != "" {
+		t.Errorf("Parse() cluster mismatch (-want +got):\n%s", diff)
+	}
+
+	recs, err = Parse(readSample(t, "aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := recs[0].Cluster; !c.HasCustomPrivateDNSZone() || c.Tags["tier"] != "production" {
+		t.Errorf("Parse(private cluster) = zone %q, tags %v; want the custom zone and the tier tag", c.PrivateDNSZone, c.Tags)
+	}
+}
+
+// azShow turns an ARM body into the shape `az aks show -o json` prints:
+// the fields of "properties" at the top level.
+func azShow(t *testing.T, arm []byte) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(arm, &m); err != nil {
+		t.Fatal(err)
+	}
+	props, _ := m["properties"].(map[string]any)
+	delete(m, "properties")
+	for k, v := range props {
+		m[k] = v
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestShapes(t *testing.T) {
+	sp := readSample(t, "aks_get_sp_realguid_sdknet_recording.json")
+	msi := readSample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")
+	both := map[string]guard.Verdict{"manCluster-5614": guard.VerdictServicePrincipal, "akscluster4379": guard.VerdictManagedIdentity}
+	argRow := func(b []byte) string {
+		// Resource Graph spells the type in lower case and adds columns.
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["type"] = strings.ToLower(m["type"].(string))
+		m["resourceGroup"] = "rg"
+		m["subscriptionId"] = "db1ab6f0-4769-4b27-930e-01e2ef9c123c"
+		out, _ := json.Marshal(m)
+		return string(out)
+	}
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"az aks show", string(azShow(t, sp)) + "\n" + string(azShow(t, msi))},
+		{"az aks list (array)", "[" + string(azShow(t, sp)) + "," + string(azShow(t, msi)) + "]"},
+		{"ARM list", `{"value":[` + string(sp) + "," + string(msi) + `],"nextLink":null}`},
+		{"ARM bodies as JSON lines", string(sp) + "\n" + string(msi)},
+		{"az graph query", `{"count":2,"data":[` + argRow(sp) + "," + argRow(msi) + `],"skip_token":null,"total_records":2}`},
+		{"Resource Graph REST", `{"totalRecords":2,"count":2,"resultTruncated":"false","facets":[],"data":[` + argRow(sp) + "," + argRow(msi) + `]}`},
+		{"Resource Graph rows", "[" + argRow(sp) + "," + argRow(msi) + "]"},
+		{"Resource Graph table", `{"data":{"columns":[{"name":"name","type":"string"},{"name":"identity","type":"object"},{"name":"properties","type":"object"}],"rows":[` +
+			`["manCluster-5614",null,{"servicePrincipalProfile":{"clientId":"63113597-dbba-427d-82d3-94e4060d0e8b"}}],` +
+			`["akscluster4379",{"type":"SystemAssigned"},{"servicePrincipalProfile":{"clientId":"msi"}}]]}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(both, verdicts(t, []byte(tt.in))); diff != "" {
+				t.Errorf("verdicts mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNullFields(t *testing.T) {
+	in := `{"id":null,"name":"c1","identity":null,"tags":{"a":null,"b":"x"},"servicePrincipalProfile":{"clientId":"app-1"},"identityProfile":null}`
+	recs, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatalf("Parse(%s) error %v", in, err)
+	}
+	if v := guard.Evaluate(recs[0].Cluster).Verdict; v != guard.VerdictServicePrincipal {
+		t.Errorf("verdict = %s, want service-principal", v)
+	}
+	if diff := cmp.Diff(map[string]string{"b": "x"}, recs[0].Cluster.Tags); diff != "" {
+		t.Errorf("tags mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, in, mention string
+	}{
+		{"empty", "  \n", "no JSON input"},
+		{"truncated", "{\n  \"id\": \"x\",\n  \"name\": ", "line 3"},
+		{"garbage", "{\"id\": 1,, }", "line 1, column 10"},
+		{"scalar", `"cluster"`, "got a string"},
+		{"array of numbers", `[1, 2]`, "[0]: want a cluster object, got a number"},
+		{"unrelated object", `{"foo": 1}`, "none of the fields of a cluster"},
+		{"wrong field type", `{"id": "x", "identity": "SystemAssigned"}`, "identity"},
+		{"ragged table", `{"data":{"columns":[{"name":"name"}],"rows":[["a","b"]]}}`, "2 values for 1 columns"},
+		{"second value bad", `{"name":"a","identity":{"type":"SystemAssigned"}} {"x":1}`, "value 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.mention) {
+				t.Errorf("Parse(%q) error = %v, want one mentioning %q", tt.in, err, tt.mention)
+			}
+		})
+	}
+}
