@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// setting is one app setting the code reads. The README's configuration
+// table and local.settings.sample.json list the same names; a test keeps
+// them in step.
+type setting struct {
+	name     string
+	required bool // for serve
+	about    string
+}
+
+// Settings read by the binary.
+const (
+	envPort         = "FUNCTIONS_CUSTOMHANDLER_PORT"
+	envTablesURL    = "AKSGUARD_TABLES_ENDPOINT"
+	envTablesConn   = "AKSGUARD_TABLES_CONNECTION_STRING"
+	envTablePrefix  = "AKSGUARD_TABLE_PREFIX"
+	envServiceBus   = "AKSGUARD_SERVICEBUS__fullyQualifiedNamespace"
+	envAlertsURL    = "AKSGUARD_ALERTS_ENDPOINT"
+	envAlertsSource = "AKSGUARD_ALERTS_SOURCE"
+	envPrincipalID  = "AKSGUARD_PRINCIPAL_ID"
+	envClientID     = "AZURE_CLIENT_ID"
+	envDebounce     = "AKSGUARD_DEBOUNCE"
+	envLogLevel     = "AKSGUARD_LOG_LEVEL"
+	envSiteName     = "WEBSITE_SITE_NAME"
+	envIdentity     = "IDENTITY_ENDPOINT"
+)
+
+// queueName is the Service Bus queue; functions/RemediationJobs/function.json
+// names the same queue.
+const queueName = "remediation-jobs"
+
+var settings = []setting{
+	{envPort, true, "port the handler listens on; set by the Functions host"},
+	{envTablesURL, false, "Table Storage endpoint, e.g. https://<account>.table.core.windows.net (managed identity); this or " + envTablesConn + " is required"},
+	{envTablesConn, false, "Table Storage connection string, for Azurite or local runs; overrides " + envTablesURL},
+	{envTablePrefix, false, "prefix for the table names findings, jobs and audit (letters and digits)"},
+	{envServiceBus, true, "Service Bus namespace, e.g. <ns>.servicebus.windows.net; also the RemediationJobs trigger's identity-based connection"},
+	{envAlertsURL, true, "Event Grid topic endpoint for alerts, https://<topic>.<region>-1.eventgrid.azure.net/api/events"},
+	{envAlertsSource, false, "CloudEvents source of alerts; default /aksguard/<" + envSiteName + ">"},
+	{envPrincipalID, true, "object id of the guard's managed identity: events it caused are ignored"},
+	{envClientID, false, "client id of the guard's user-assigned managed identity (used to authenticate, and its events are ignored)"},
+	{envDebounce, false, "how long events after a cluster read are folded into one re-check; default 60s"},
+	{envLogLevel, false, "debug, info (default), warn or error"},
+}
+
+// config is what serve needs, read from app settings.
+type config struct {
+	port         string
+	tablesURL    string
+	tablesConn   string
+	tablePrefix  string
+	serviceBus   string
+	alertsURL    string
+	alertsSource string
+	self         []string
+	clientID     string
+	debounce     time.Duration
+	logLevel     slog.Level
+	inAzure      bool
+}
+
+// loadConfig reads and checks the settings serve needs. Its error lists
+// every missing or malformed setting at once.
+func loadConfig(getenv env) (config, error) {
+	c := config{
+		port:         getenv(envPort),
+		tablesURL:    getenv(envTablesURL),
+		tablesConn:   getenv(envTablesConn),
+		tablePrefix:  getenv(envTablePrefix),
+		serviceBus:   getenv(envServiceBus),
+		alertsURL:    getenv(envAlertsURL),
+		alertsSource: getenv(envAlertsSource),
+		clientID:     getenv(envClientID),
+		inAzure:      getenv(envIdentity) != "",
+	}
+	var problems []string
+	for _, s := range settings {
+		if s.required && strings.TrimSpace(getenv(s.name)) == "" {
+			problems = append(problems, s.name+" is not set ("+s.about+")")
+		}
+	}
+	if c.tablesURL == "" && c.tablesConn == "" {
+		problems = append(problems, "neither "+envTablesURL+" nor "+envTablesConn+" is set (serve never falls back to memory)")
+	}
+	if c.alertsSource == "" {
+		c.alertsSource = "/aksguard/" + orDefault(getenv(envSiteName), "local")
+	}
+	c.self = []string{getenv(envPrincipalID), c.clientID}
+	if v := getenv(envDebounce); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			problems = append(problems, fmt.Sprintf("%s=%q is not a positive duration such as 60s", envDebounce, v))
+		}
+		c.debounce = d
+	}
+	if v := getenv(envLogLevel); v != "" {
+		if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {
+			problems = append(problems, fmt.Sprintf("%s=%q is not debug, info, warn or error", envLogLevel, v))
+		}
+	}
+	if len(problems) > 0 {
+		return config{}, fmt.Errorf("serve cannot start:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return c, nil
+}
+
+// credential is the guard's own identity: its managed identity when running
+// in Azure (the platform sets IDENTITY_ENDPOINT), the developer's sign-in
+// otherwise. There are no secrets to configure.
+func (c config) credential() (azcore.TokenCredential, error) {
+	if c.inAzure {
+		opts := &azidentity.ManagedIdentityCredentialOptions{}
+		if c.clientID != "" {
+			opts.ID = azidentity.ClientID(c.clientID)
+		}
+		return azidentity.NewManagedIdentityCredential(opts)
+	}
+	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}

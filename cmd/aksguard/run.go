@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes, like a linter's.
+const (
+	exitOK       = 0
+	exitFindings = 1 // check: some cluster is not compliant
+	exitUsage    = 2 // bad input, bad usage or a setting missing
+)
+
+const usage = `usage: aksguard <command> [flags]
+
+commands:
+  check  FILE|-   verdicts for AKS cluster JSON (ARM, az aks show/list, Resource Graph)
+  triage FILE|-   what the intake would do with each Event Grid event; calls nothing
+  demo            the whole pipeline on a simulated fleet, no Azure account needed
+  serve           the Azure Functions custom handler (started by the Functions host)
+
+Run "aksguard <command> -h" for a command's flags.
+`
+
+// env reads a setting; os.Getenv in main, a map in tests.
+type env func(string) string
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "check":
+		return runCheck(rest, stdin, stdout, stderr)
+	case "triage":
+		return runTriage(rest, stdin, stdout, stderr, getenv)
+	case "demo":
+		return runDemo(ctx, rest, stdout, stderr, getenv)
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr, getenv)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "aksguard: unknown command %q\n\n%s", cmd, usage)
+	return exitUsage
+}
+
+// newFlags returns a flag set that reports errors to stderr and does not
+// exit the process.
+func newFlags(name, args string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: aksguard %s [flags] %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and returns the exit code to use when parsing
+// stopped the command (help, or a bad flag).
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, false
+	case err != nil:
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// outputFlag adds --output and checks its value after parsing.
+type outputFlag string
+
+func (o *outputFlag) String() string { return string(*o) }
+func (o *outputFlag) Set(v string) error {
+	if v != "table" && v != "json" {
+		return fmt.Errorf("want table or json, got %q", v)
+	}
+	*o = outputFlag(v)
+	return nil
+}
+
+// readInput reads the one FILE argument, or stdin for "-".
+func readInput(name string, args []string, stdin io.Reader) ([]byte, string, error) {
+	if len(args) != 1 {
+		return nil, "", fmt.Errorf("%s: want one FILE argument or - for stdin, got %d arguments", name, len(args))
+	}
+	if args[0] == "-" {
+		b, err := io.ReadAll(io.LimitReader(stdin, maxInput+1))
+		if err != nil {
+			return nil, "stdin", fmt.Errorf("%s: read stdin: %w", name, err)
+		}
+		if len(b) > maxInput {
+			return nil, "stdin", fmt.Errorf("%s: stdin: input exceeds %d MiB", name, maxInput>>20)
+		}
+		return b, "stdin", nil
+	}
+	f, err := os.Open(args[0])
+	if err != nil {
+		return nil, args[0], fmt.Errorf("%s: %w", name, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxInput+1))
+	if err != nil {
+		return nil, args[0], fmt.Errorf("%s: read %s: %w", name, args[0], err)
+	}
+	if len(b) > maxInput {
+		return nil, args[0], fmt.Errorf("%s: %s: input exceeds %d MiB", name, args[0], maxInput>>20)
+	}
+	return b, args[0], nil
+}
+
+// maxInput bounds what check and triage read: a large fleet's Resource
+// Graph export fits many times over.
+const maxInput = 256 << 20
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
+		out = append(out, f)
+	}
+	return out
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aksguard/aksguard/handlers"
+	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/eventgrid"
+	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/servicebus"
+	"github.com/aksguard/aksguard/pkg/tablestore"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
+	fs := newFlags("serve", "", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "aksguard", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv, closeAll, err := wire(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "aksguard serve:", err)
+		return exitUsage
+	}
+	defer closeAll()
+	l, err := net.Listen("tcp", "127.0.0.1:"+cfg.port)
+	if err != nil {
+		fmt.Fprintf(stderr, "aksguard serve: listen on %s: %v\n", cfg.port, err)
+		return exitUsage
+	}
+	log.Info("listening", "addr", l.Addr().String())
+	if err := srv.Serve(ctx, l, 30*time.Second); err != nil {
+		log.Error("server stopped", "error", err)
+		return 1
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// wire builds the handler from the Azure adapters. Nothing connects yet:
+// the first invocation does, so start-up stays fast.
+func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, func(), error) {
+	cred, err := cfg.credential()
+	if err != nil {
+		return nil, nil, fmt.Errorf("credential: %w", err)
+	}
+	svc, err := tablestore.ServiceClientFromConnectionString(cfg.tablesConn, nil)
+	if cfg.tablesConn == "" {
+		svc, err = tablestore.ServiceClientFromEndpoint(cfg.tablesURL, cred, nil)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := tablestore.New(svc, cfg.tablePrefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	queue, err := servicebus.Open(cfg.serviceBus, queueName, cred)
+	if err != nil {
+		return nil, nil, err
+	}
+	alerts, err := eventgrid.New(cfg.alertsURL, cred, cfg.alertsSource, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	guardSvc, err := guard.New(guard.Config{
+		Clusters: aks.New(cred, nil),
+		Store:    store,
+		Queue:    queue,
+		Alerts:   alerts,
+		Self:     cfg.self,
+		Debounce: cfg.debounce,
+		Log:      log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAll := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := queue.Close(ctx); err != nil {
+			log.Warn("close service bus sender", "error", err)
+		}
+	}
+	return handlers.New(guardSvc, handlers.Options{Log: log}), closeAll, nil
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/triage"
+)
+
+// triageLine is one line of `triage --output json`.
+type triageLine struct {
+	EventID   string       `json:"eventId"`
+	EventType string       `json:"eventType"`
+	Schema    string       `json:"schema,omitempty"`
+	Time      string       `json:"time,omitempty"`
+	Operation string       `json:"operation,omitempty"`
+	Resource  string       `json:"resource,omitempty"`
+	ClusterID string       `json:"clusterId"`
+	Action    guard.Action `json:"action"`
+	Reason    string       `json:"reason"`
+	Actor     string       `json:"actor,omitempty"`
+	Invalid   bool         `json:"invalid,omitempty"`
+}
+
+func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) int {
+	fs := newFlags("triage", "FILE|-", stderr)
+	output := outputFlag("table")
+	fs.Var(&output, "output", "table or json (one object per event per line)")
+	self := fs.String("self", getenv("AKSGUARD_PRINCIPAL_ID")+","+getenv("AZURE_CLIENT_ID"),
+		"the guard's own object and client ids, comma-separated: their events are ignored")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	data, name, err := readInput("triage", fs.Args(), stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "aksguard", err)
+		return exitUsage
+	}
+	events, err := triage.Decode(data)
+	if err != nil {
+		fmt.Fprintf(stderr, "aksguard triage: %s: %v\n", name, err)
+		return exitUsage
+	}
+	selfIDs := splitList(*self)
+	lines := make([]triageLine, 0, len(events))
+	for _, ev := range events {
+		if ev.Action != guard.ActionIgnore && ev.Actor.Is(selfIDs) {
+			ev.Action, ev.Reason = guard.ActionIgnore, "caused by the guard's own identity"
+		}
+		l := triageLine{EventID: ev.ID, EventType: ev.Type, Schema: ev.Schema, Time: triage.Stamp(ev.Time), Operation: ev.Operation,
+			Resource: ev.Resource, ClusterID: ev.Cluster.String(), Action: ev.Action, Reason: ev.Reason, Invalid: ev.Invalid}
+		if !ev.Actor.IsZero() {
+			l.Actor = ev.Actor.String()
+		}
+		lines = append(lines, l)
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		for _, l := range lines {
+			if err := enc.Encode(l); err != nil {
+				fmt.Fprintln(stderr, "aksguard triage:", err)
+				return exitUsage
+			}
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EVENT\tACTION\tCLUSTER\tREASON")
+	for _, l := range lines {
+		cluster := l.ClusterID
+		if cluster == "" {
+			cluster = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.EventID, l.Action, cluster, l.Reason)
+	}
+	tw.Flush()
+	return exitOK
+}

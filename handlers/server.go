@@ -1,0 +1,260 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aksguard/aksguard/pkg/armid"
+	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/triage"
+)
+
+// Function names: the folders under functions/, which are the routes the
+// host calls, and the trigger binding names in their function.json.
+const (
+	ClusterEvents   = "ClusterEvents"
+	RemediationJobs = "RemediationJobs"
+
+	eventBinding   = "event"
+	messageBinding = "message"
+)
+
+// Service is what the handlers need from the domain.
+type Service interface {
+	HandleEvent(ctx context.Context, ev guard.Event) (guard.Outcome, error)
+	HandleMessage(ctx context.Context, m guard.Message) (guard.Outcome, error)
+}
+
+var _ Service = (*guard.Service)(nil)
+
+// Options tune a Server; zero values take the defaults.
+type Options struct {
+	// MaxBody bounds a request body. Default 2 MiB: Event Grid events are
+	// at most 1 MB and the host delivers one per invocation.
+	MaxBody int64
+	// Timeout bounds one invocation's work, well under the host's
+	// functionTimeout. Default 2 minutes.
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// Server is the custom handler.
+type Server struct {
+	svc     Service
+	maxBody int64
+	timeout time.Duration
+	log     *slog.Logger
+	stats   Stats
+}
+
+// New returns a Server that sends work to svc.
+func New(svc Service, o Options) *Server {
+	s := &Server{svc: svc, maxBody: o.MaxBody, timeout: o.Timeout, log: o.Log}
+	if s.maxBody <= 0 {
+		s.maxBody = 2 << 20
+	}
+	if s.timeout <= 0 {
+		s.timeout = 2 * time.Minute
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Stats returns the server's outcome counters.
+func (s *Server) Stats() map[string]int64 { return s.stats.Snapshot() }
+
+// Handler routes the host's requests.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	// The host probes the port until anything answers.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"service": "aksguard"})
+	})
+	mux.HandleFunc("POST /"+ClusterEvents, s.invoke(ClusterEvents, s.clusterEvents))
+	mux.HandleFunc("POST /"+RemediationJobs, s.invoke(RemediationJobs, s.remediationJobs))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.stats.add("unknown", "not-found")
+		writeJSON(w, http.StatusNotFound, response{Logs: []string{fmt.Sprintf("no function at %s %s", r.Method, r.URL.Path)}})
+	})
+	return mux
+}
+
+// result is what a function body returns: the status for the host, and
+// the log lines for the response.
+type result struct {
+	status int
+	logs   []string
+	value  any
+}
+
+// invoke decodes the envelope, bounds the work in time, and writes the
+// response. A body that is too large or not an envelope is a 4xx: the
+// request itself is wrong, whatever event it might carry.
+func (s *Server) invoke(function string, body func(ctx context.Context, log *slog.Logger, in invocation) result) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		log := s.log.With("function", function, "invocation_id", r.Header.Get("X-Azure-Functions-InvocationId"))
+		var in invocation
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
+		if err := dec.Decode(&in); err != nil {
+			status, msg := http.StatusBadRequest, "request body is not a Functions invocation: "+err.Error()
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", s.maxBody)
+			}
+			s.stats.add(function, "bad-request")
+			log.Warn("bad request", "status", status, "error", msg)
+			writeJSON(w, status, response{Logs: []string{msg}})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+		defer cancel()
+		res := body(ctx, log, in)
+		log.Info("invocation done", "status", res.status, "duration_ms", time.Since(start).Milliseconds())
+		writeJSON(w, res.status, response{Outputs: map[string]any{}, Logs: res.logs, ReturnValue: res.value})
+	}
+}
+
+// clusterEvents handles the Event Grid trigger. Every event of a batch is
+// handled even when one fails; a transient failure of any answers 500, so
+// Event Grid delivers the batch again and the handled ones are found done.
+func (s *Server) clusterEvents(ctx context.Context, log *slog.Logger, in invocation) result {
+	raw, err := in.binding(eventBinding)
+	if err != nil {
+		return s.reject(log, ClusterEvents, "invalid event: "+err.Error())
+	}
+	events, err := triage.Decode(raw)
+	if err != nil {
+		return s.reject(log, ClusterEvents, "invalid event: "+err.Error())
+	}
+	res := result{status: http.StatusOK}
+	counts := map[guard.Result]int{}
+	for _, ev := range events {
+		elog := log.With("event_id", ev.ID, "event_type", ev.Type, "cluster_id", ev.Cluster.String())
+		out, err := s.svc.HandleEvent(ctx, ev)
+		if err != nil {
+			res.status = http.StatusInternalServerError
+			s.stats.add(ClusterEvents, "retry")
+			elog.Error("event failed; Event Grid will deliver it again", "error", err)
+			res.logs = append(res.logs, fmt.Sprintf("event %s: retry: %v", ev.ID, err))
+			continue
+		}
+		counts[out.Result]++
+		s.stats.add(ClusterEvents, string(out.Result))
+		level := slog.LevelInfo
+		if out.Result == guard.ResultRejected || out.Result == guard.ResultFailed {
+			level = slog.LevelWarn
+		}
+		elog.Log(ctx, level, "event handled", "result", out.Result, "job_id", out.JobID, "detail", out.Detail)
+		res.logs = append(res.logs, "event "+ev.ID+": "+logLine(out))
+	}
+	res.value = counts
+	return res
+}
+
+// remediationJobs handles the Service Bus trigger. It answers non-2xx only
+// when state could not be recorded: Service Bus then redelivers at once,
+// which is right for a storage hiccup and wrong for any planned wait —
+// those are scheduled messages.
+func (s *Server) remediationJobs(ctx context.Context, log *slog.Logger, in invocation) result {
+	m, err := decodeMessage(in)
+	if err != nil {
+		return s.reject(log, RemediationJobs, "invalid message: "+err.Error())
+	}
+	log = log.With("message_id", m.ID, "delivery_count", in.meta("DeliveryCount"), "cluster_id", m.Cluster.String(), "job_id", m.JobID)
+	out, err := s.svc.HandleMessage(ctx, m)
+	if err != nil {
+		s.stats.add(RemediationJobs, "retry")
+		log.Error("message failed; Service Bus will deliver it again", "error", err)
+		return result{status: http.StatusInternalServerError, logs: []string{fmt.Sprintf("message %s: retry: %v", m.ID, err)}}
+	}
+	s.stats.add(RemediationJobs, string(out.Result))
+	log.Info("message handled", "result", out.Result, "detail", out.Detail)
+	return result{status: http.StatusOK, logs: []string{"message " + m.ID + ": " + logLine(out)},
+		value: map[guard.Result]int{out.Result: 1}}
+}
+
+// logLine says what happened in the words of the response's Logs.
+func logLine(out guard.Outcome) string {
+	if out.Cluster.IsZero() {
+		return string(out.Result) + ": " + out.Detail
+	}
+	return string(out.Result) + " " + out.Cluster.Name + ": " + out.Detail
+}
+
+// decodeMessage reads the queue message body and its Service Bus metadata.
+func decodeMessage(in invocation) (guard.Message, error) {
+	raw, err := in.binding(messageBinding)
+	if err != nil {
+		return guard.Message{}, err
+	}
+	var b guard.MessageBody
+	dec := json.NewDecoder(bytesReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return guard.Message{}, fmt.Errorf("body is not a queue message: %w", err)
+	}
+	id, err := armid.ParseCluster(b.ClusterID)
+	if err != nil {
+		return guard.Message{}, err
+	}
+	m := guard.Message{ID: in.meta("MessageId"), Kind: b.Kind, Cluster: id, JobID: b.JobID, Seq: b.Seq, Reason: b.Reason}
+	switch m.Kind {
+	case guard.MessageJob, guard.MessageEvaluate:
+	default:
+		return guard.Message{}, fmt.Errorf("unknown message kind %q", b.Kind)
+	}
+	return m, nil
+}
+
+// reject answers a permanently bad input with 2xx, so the host does not
+// deliver it again, after logging and counting it.
+func (s *Server) reject(log *slog.Logger, function, msg string) result {
+	s.stats.add(function, string(guard.ResultRejected))
+	log.Warn("input rejected", "error", msg)
+	return result{status: http.StatusOK, logs: []string{msg}, value: map[guard.Result]int{guard.ResultRejected: 1}}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	// The host parses the answer as JSON; say so, or Go sniffs text/plain.
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		// The host is gone; nothing more to tell it.
+		return
+	}
+}
+
+// Serve runs the handler on l until ctx is done, then shuts down
+// gracefully, letting running invocations finish within grace.
+func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      s.timeout + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package demo runs AKS Identity Guard end to end on one machine, with no
+// Azure account: a simulated fleet served through the armcontainerservice
+// SDK fakes, the real custom handler over loopback HTTP, and a small
+// stand-in for the Functions host that delivers Event Grid events and
+// Service Bus messages at their scheduled times on a simulated clock.
+package demo
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aksguard/aksguard/handlers"
+	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/armid"
+	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/memory"
+)
+
+//go:embed fleet.json
+var fleetFile []byte
+
+// start is the simulated time the demo begins at.
+var start = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// Options configure a demo run.
+type Options struct {
+	// Store keeps the records; an in-memory store when nil.
+	Store guard.Store
+	// Timeline receives the story as it happens.
+	Timeline io.Writer
+	// Summary receives the fleet summary at the end: a table, or with JSON
+	// one object per cluster per line.
+	Summary io.Writer
+	JSON    bool
+	// Log receives the handler's structured logs; discarded when nil.
+	Log *slog.Logger
+}
+
+// ClusterState is one line of the JSON summary.
+type ClusterState struct {
+	ClusterID string        `json:"clusterId"`
+	Name      string        `json:"name"`
+	Verdict   guard.Verdict `json:"verdict"`
+	Finding   string        `json:"finding"`
+	Job       string        `json:"job"`
+	JobID     string        `json:"jobId,omitempty"`
+	Outcome   string        `json:"outcome,omitempty"`
+}
+
+// run holds one demo's moving parts.
+type run struct {
+	o      Options
+	fleet  *aks.Fleet
+	store  guard.Store
+	queue  *memory.Queue
+	alerts *memory.Alerts
+	clock  *clock
+	host   *host
+	srv    *handlers.Server
+	events int
+}
+
+// Run plays the scenario and prints what happened.
+func Run(ctx context.Context, o Options) error {
+	fleet, err := aks.LoadFleet(bytes.NewReader(fleetFile))
+	if err != nil {
+		return err
+	}
+	r := &run{o: o, fleet: fleet, store: o.Store, queue: memory.NewQueue(), alerts: &memory.Alerts{}, clock: &clock{now: start}}
+	if r.store == nil {
+		r.store = memory.NewStore()
+	}
+	if r.o.Log == nil {
+		r.o.Log = slog.New(slog.DiscardHandler)
+	}
+	svc, err := guard.New(guard.Config{
+		Clusters: fleet.Client(),
+		Store:    r.store,
+		Queue:    r.queue,
+		Alerts:   r.alerts,
+		Now:      r.clock.Now,
+		Self:     []string{guardMI.objectID, guardClientID},
+		Log:      r.o.Log,
+	})
+	if err != nil {
+		return err
+	}
+	r.srv = handlers.New(svc, handlers.Options{Log: r.o.Log})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen on loopback: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- r.srv.Serve(ctx, l, 5*time.Second) }()
+	defer func() {
+		cancel()
+		<-served
+	}()
+	r.host = &host{base: "http://" + l.Addr().String(), client: &http.Client{Timeout: time.Minute}, queue: r.queue, clock: r.clock,
+		deliveries: map[string]int{}}
+	if err := r.scenario(ctx); err != nil {
+		return err
+	}
+	return r.summary(ctx)
+}
+
+// summary prints where every cluster of the fleet file ended up.
+func (r *run) summary(ctx context.Context) error {
+	findings, err := r.store.Findings(ctx)
+	if err != nil {
+		return fmt.Errorf("list findings: %w", err)
+	}
+	jobs, err := r.store.Jobs(ctx)
+	if err != nil {
+		return fmt.Errorf("list jobs: %w", err)
+	}
+	byKey := map[string]guard.Finding{}
+	for _, f := range findings {
+		byKey[f.Cluster.Key()] = f
+	}
+	jobByID := map[string]guard.Job{}
+	for _, j := range jobs {
+		jobByID[j.ID] = j
+	}
+	var states []ClusterState
+	for _, raw := range r.fleet.IDs() {
+		id, err := armid.ParseCluster(raw)
+		if err != nil {
+			return err
+		}
+		st := ClusterState{ClusterID: id.String(), Name: id.Name, Finding: "none", Job: "none"}
+		if f, ok := byKey[id.Key()]; ok {
+			st.Verdict, st.Finding, st.JobID = f.Verdict, string(f.State), f.JobID
+			if j, ok := jobByID[f.JobID]; ok {
+				st.Job, st.Outcome = string(j.State), j.Outcome
+			}
+		}
+		states = append(states, st)
+	}
+	// Deleted clusters leave the fleet but keep their records.
+	for _, f := range findings {
+		if !slices.ContainsFunc(states, func(s ClusterState) bool { return s.ClusterID == f.Cluster.String() }) {
+			st := ClusterState{ClusterID: f.Cluster.String(), Name: f.Cluster.Name, Verdict: f.Verdict, Finding: string(f.State), Job: "none", JobID: f.JobID}
+			if j, ok := jobByID[f.JobID]; ok {
+				st.Job, st.Outcome = string(j.State), j.Outcome
+			}
+			states = append(states, st)
+		}
+	}
+	sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
+	if r.o.JSON {
+		enc := json.NewEncoder(r.o.Summary)
+		for _, s := range states {
+			if err := enc.Encode(s); err != nil {
+				return err
+			}
+		}
+	} else {
+		fmt.Fprintln(r.o.Summary, "\nFleet")
+		tw := tabwriter.NewWriter(r.o.Summary, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CLUSTER\tVERDICT\tFINDING\tJOB\tOUTCOME")
+		for _, s := range states {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Name, s.Verdict, s.Finding, s.Job, s.Outcome)
+		}
+		tw.Flush()
+	}
+	return r.totals()
+}
+
+// totals prints the counts that show the pipeline did each thing once.
+func (r *run) totals() error {
+	alertCount := map[guard.AlertType]int{}
+	for _, a := range r.alerts.Published() {
+		alertCount[a.Type]++
+	}
+	var alerts []string
+	for t, n := range alertCount {
+		alerts = append(alerts, fmt.Sprintf("%s×%d", strings.TrimPrefix(string(t), "aksguard."), n))
+	}
+	sort.Strings(alerts)
+	stats := r.srv.Stats()
+	var outcomes []string
+	for k, n := range stats {
+		outcomes = append(outcomes, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(outcomes)
+	w := r.o.Timeline
+	fmt.Fprintf(w, "\nTotals: %d ARM cluster reads for %d events; %d queue messages sent; %d dead-lettered\n",
+		r.fleet.Calls("Get"), r.events+1, len(r.queue.Sent()), len(r.host.dead))
+	fmt.Fprintf(w, "Alerts: %s\n", strings.Join(alerts, ", "))
+	fmt.Fprintf(w, "Outcomes: %s\n", strings.Join(outcomes, ", "))
+	return nil
+}
