@@ -1,0 +1,139 @@
+package tablestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+// findingEntity is a finding as a row of the findings table.
+type findingEntity struct {
+	PartitionKey string // cluster's SubscriptionKey
+	RowKey       string // cluster's Key
+	clusterColumns
+	Verdict       string
+	State         string
+	Reasons       string // JSON array of strings
+	SPClientID    string `json:"SPClientId"`
+	Resolution    string
+	FirstSeen     string `json:",omitempty"`
+	LastEvaluated string `json:",omitempty"`
+	FlaggedAt     string `json:",omitempty"`
+	ClosedAt      string `json:",omitempty"`
+	RecheckAt     string `json:",omitempty"`
+	JobID         string `json:"JobId"`
+	Outbox        string // JSON array of guard.Effect
+}
+
+func findingToEntity(f *guard.Finding) (*findingEntity, error) {
+	reasons, err := jsonColumn("Reasons", f.Reasons)
+	if err != nil {
+		return nil, err
+	}
+	outbox, err := jsonColumn("Outbox", f.Outbox)
+	if err != nil {
+		return nil, err
+	}
+	return &findingEntity{
+		PartitionKey:   f.Cluster.SubscriptionKey(),
+		RowKey:         f.Cluster.Key(),
+		clusterColumns: clusterColumnsOf(f.Cluster),
+		Verdict:        string(f.Verdict),
+		State:          string(f.State),
+		Reasons:        reasons,
+		SPClientID:     f.SPClientID,
+		Resolution:     f.Resolution,
+		FirstSeen:      formatTime(f.FirstSeen),
+		LastEvaluated:  formatTime(f.LastEvaluated),
+		FlaggedAt:      formatTime(f.FlaggedAt),
+		ClosedAt:       formatTime(f.ClosedAt),
+		RecheckAt:      formatTime(f.RecheckAt),
+		JobID:          f.JobID,
+		Outbox:         outbox,
+	}, nil
+}
+
+func (e *findingEntity) finding(etag string) (guard.Finding, error) {
+	var d decoder
+	f := guard.Finding{
+		Cluster:       e.id(),
+		Verdict:       guard.Verdict(e.Verdict),
+		Reasons:       decodeList[string](&d, "Reasons", e.Reasons),
+		SPClientID:    e.SPClientID,
+		State:         guard.FindingState(e.State),
+		Resolution:    e.Resolution,
+		FirstSeen:     d.time("FirstSeen", e.FirstSeen),
+		LastEvaluated: d.time("LastEvaluated", e.LastEvaluated),
+		FlaggedAt:     d.time("FlaggedAt", e.FlaggedAt),
+		ClosedAt:      d.time("ClosedAt", e.ClosedAt),
+		JobID:         e.JobID,
+		RecheckAt:     d.time("RecheckAt", e.RecheckAt),
+		Outbox:        decodeList[guard.Effect](&d, "Outbox", e.Outbox),
+		ETag:          etag,
+	}
+	if d.err != nil {
+		return guard.Finding{}, guard.Errorf(guard.KindInvalid, "decode finding %s/%s: %w", e.PartitionKey, e.RowKey, d.err)
+	}
+	return f, nil
+}
+
+// Finding returns the cluster's finding, or a *guard.Error of KindNotFound.
+// Other failures are classified *guard.Errors.
+func (s *Store) Finding(ctx context.Context, id guard.ClusterID) (guard.Finding, error) {
+	op := "get finding " + id.String()
+	if id.IsZero() {
+		return guard.Finding{}, guard.Errorf(guard.KindInvalid, "%s: no cluster", op)
+	}
+	var e findingEntity
+	etag, err := get(ctx, s.findings, op, id.SubscriptionKey(), id.Key(), &e)
+	if err != nil {
+		return guard.Finding{}, err
+	}
+	return e.finding(etag)
+}
+
+// SaveFinding inserts f when f.ETag is empty, else replaces the stored
+// finding if its ETag is still f.ETag, and sets f.ETag to the new version.
+// A finding that exists (on insert), changed or was deleted (on replace) is
+// a KindConflict; a column over 64 KiB is a KindInvalid naming it. f is
+// unchanged on error.
+func (s *Store) SaveFinding(ctx context.Context, f *guard.Finding) error {
+	op := "save finding " + f.Cluster.String()
+	if f.Cluster.IsZero() {
+		return guard.Errorf(guard.KindInvalid, "%s: no cluster", op)
+	}
+	e, err := findingToEntity(f)
+	if err != nil {
+		return guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
+	}
+	etag, err := save(ctx, s.findings, op, e, f.ETag)
+	if err != nil {
+		return err
+	}
+	f.ETag = etag
+	return nil
+}
+
+// Findings returns every finding, in no particular order, each with its
+// current ETag. Failures are classified *guard.Errors.
+func (s *Store) Findings(ctx context.Context) ([]guard.Finding, error) {
+	var out []guard.Finding
+	err := list(ctx, s.findings, "list findings", "", func(raw []byte, etag string) error {
+		var e findingEntity
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return guard.Errorf(guard.KindInvalid, "list findings: decode entity: %w", err)
+		}
+		f, err := e.finding(etag)
+		if err != nil {
+			return fmt.Errorf("list findings: %w", err)
+		}
+		out = append(out, f)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

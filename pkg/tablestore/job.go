@@ -1,0 +1,162 @@
+package tablestore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+// jobEntity is a remediation job as a row of the jobs table. The approval
+// columns are present exactly when the job has an approval.
+type jobEntity struct {
+	PartitionKey string // cluster's Key
+	RowKey       string // guard.EncodeKey(job ID)
+	clusterColumns
+	JobID            string `json:"JobId"`
+	State            string
+	CreatedAt        string   `json:",omitempty"`
+	UpdatedAt        string   `json:",omitempty"`
+	NextWake         string   `json:",omitempty"`
+	WakeSeq          edmInt64 `json:"WakeSeq"`
+	WakeSeqType      string   `json:"WakeSeq@odata.type"`
+	Attempts         edmInt64 `json:"Attempts"`
+	AttemptsType     string   `json:"Attempts@odata.type"`
+	ApprovalValue    *string  `json:",omitempty"`
+	ApprovedAt       *string  `json:",omitempty"`
+	ApprovalEventID  *string  `json:"ApprovalEventId,omitempty"`
+	ApproverObjectID *string  `json:"ApproverObjectId,omitempty"`
+	ApproverAppID    *string  `json:"ApproverAppId,omitempty"`
+	ApproverUPN      *string  `json:"ApproverUpn,omitempty"`
+	ApproverName     *string  `json:",omitempty"`
+	Outcome          string
+	Error            string
+	Outbox           string // JSON array of guard.Effect
+}
+
+func jobToEntity(j *guard.Job) (*jobEntity, error) {
+	outbox, err := jsonColumn("Outbox", j.Outbox)
+	if err != nil {
+		return nil, err
+	}
+	e := &jobEntity{
+		PartitionKey:   j.Cluster.Key(),
+		RowKey:         guard.EncodeKey(j.ID),
+		clusterColumns: clusterColumnsOf(j.Cluster),
+		JobID:          j.ID,
+		State:          string(j.State),
+		CreatedAt:      formatTime(j.CreatedAt),
+		UpdatedAt:      formatTime(j.UpdatedAt),
+		NextWake:       formatTime(j.NextWake),
+		WakeSeq:        edmInt64(j.WakeSeq),
+		WakeSeqType:    edmInt64Type,
+		Attempts:       edmInt64(j.Attempts),
+		AttemptsType:   edmInt64Type,
+		Outcome:        j.Outcome,
+		Error:          j.Error,
+		Outbox:         outbox,
+	}
+	if a := j.Approval; a != nil {
+		at := formatTime(a.At)
+		e.ApprovalValue, e.ApprovedAt, e.ApprovalEventID = &a.Value, &at, &a.EventID
+		e.ApproverObjectID, e.ApproverAppID, e.ApproverUPN, e.ApproverName = &a.By.ObjectID, &a.By.AppID, &a.By.UPN, &a.By.Name
+	}
+	return e, nil
+}
+
+func (e *jobEntity) job(etag string) (guard.Job, error) {
+	var d decoder
+	j := guard.Job{
+		Cluster:   e.id(),
+		ID:        e.JobID,
+		State:     guard.JobState(e.State),
+		CreatedAt: d.time("CreatedAt", e.CreatedAt),
+		UpdatedAt: d.time("UpdatedAt", e.UpdatedAt),
+		NextWake:  d.time("NextWake", e.NextWake),
+		WakeSeq:   int(e.WakeSeq),
+		Attempts:  int(e.Attempts),
+		Outcome:   e.Outcome,
+		Error:     e.Error,
+		Outbox:    decodeList[guard.Effect](&d, "Outbox", e.Outbox),
+		ETag:      etag,
+	}
+	if e.ApprovalValue != nil {
+		j.Approval = &guard.Approval{
+			Value: *e.ApprovalValue,
+			By: guard.Actor{ObjectID: deref(e.ApproverObjectID), AppID: deref(e.ApproverAppID),
+				UPN: deref(e.ApproverUPN), Name: deref(e.ApproverName)},
+			At:      d.time("ApprovedAt", deref(e.ApprovedAt)),
+			EventID: deref(e.ApprovalEventID),
+		}
+	}
+	if d.err != nil {
+		return guard.Job{}, guard.Errorf(guard.KindInvalid, "decode job %s/%s: %w", e.PartitionKey, e.RowKey, d.err)
+	}
+	return j, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Job returns one job, or a *guard.Error of KindNotFound. Other failures
+// are classified *guard.Errors.
+func (s *Store) Job(ctx context.Context, id guard.ClusterID, jobID string) (guard.Job, error) {
+	op := "get job " + jobID + " of " + id.String()
+	if id.IsZero() || jobID == "" {
+		return guard.Job{}, guard.Errorf(guard.KindInvalid, "%s: no cluster or no job id", op)
+	}
+	var e jobEntity
+	etag, err := get(ctx, s.jobs, op, id.Key(), guard.EncodeKey(jobID), &e)
+	if err != nil {
+		return guard.Job{}, err
+	}
+	return e.job(etag)
+}
+
+// SaveJob inserts j when j.ETag is empty, else replaces the stored job if
+// its ETag is still j.ETag, and sets j.ETag to the new version. A job that
+// exists (on insert), changed or was deleted (on replace) is a KindConflict;
+// a column over 64 KiB is a KindInvalid naming it. j is unchanged on error.
+func (s *Store) SaveJob(ctx context.Context, j *guard.Job) error {
+	op := "save job " + j.ID + " of " + j.Cluster.String()
+	if j.Cluster.IsZero() || j.ID == "" {
+		return guard.Errorf(guard.KindInvalid, "%s: no cluster or no job id", op)
+	}
+	e, err := jobToEntity(j)
+	if err != nil {
+		return guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
+	}
+	etag, err := save(ctx, s.jobs, op, e, j.ETag)
+	if err != nil {
+		return err
+	}
+	j.ETag = etag
+	return nil
+}
+
+// Jobs returns every job, in no particular order, each with its current
+// ETag. Failures are classified *guard.Errors.
+func (s *Store) Jobs(ctx context.Context) ([]guard.Job, error) {
+	var out []guard.Job
+	err := list(ctx, s.jobs, "list jobs", "", func(raw []byte, etag string) error {
+		var e jobEntity
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return guard.Errorf(guard.KindInvalid, "list jobs: decode entity: %w", err)
+		}
+		j, err := e.job(etag)
+		if err != nil {
+			return fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, j)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,192 @@
+package tablestore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/storetest"
+	"github.com/aksguard/aksguard/pkg/tablestore"
+)
+
+// azurite returns the connection string of the Azurite that scripts/test.sh
+// starts, and skips the test when there is none.
+func azurite(t *testing.T) string {
+	t.Helper()
+	conn := os.Getenv("AKSGUARD_TEST_TABLES")
+	if conn == "" {
+		t.Skip("AKSGUARD_TEST_TABLES is not set; scripts/test.sh starts Azurite and sets it")
+	}
+	return conn
+}
+
+// newStore returns a Store on fresh tables with a random prefix, deleted
+// when the test ends, and the service client it uses.
+func newStore(t *testing.T, conn string) (*tablestore.Store, *aztables.ServiceClient) {
+	t.Helper()
+	svc, err := tablestore.ServiceClientFromConnectionString(conn, nil)
+	if err != nil {
+		t.Fatalf("ServiceClientFromConnectionString() error = %v", err)
+	}
+	s, err := tablestore.New(svc, "t"+rand.Text())
+	if err != nil {
+		t.Fatalf("New() error = %v", err)
+	}
+	if err := s.EnsureTables(t.Context()); err != nil {
+		t.Fatalf("EnsureTables() error = %v", err)
+	}
+	t.Cleanup(func() {
+		// t.Context() is cancelled before cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, name := range s.Tables() {
+			if _, err := svc.DeleteTable(ctx, name, nil); err != nil {
+				t.Errorf("DeleteTable(%s) error = %v", name, err)
+			}
+		}
+	})
+	return s, svc
+}
+
+func TestStoreContract(t *testing.T) {
+	conn := azurite(t)
+	storetest.Run(t, func(t *testing.T) guard.Store {
+		s, _ := newStore(t, conn)
+		return s
+	})
+}
+
+var cluster = guard.ClusterID{Subscription: "db1ab6f0-4769-4b27-930e-01e2ef9c123c", ResourceGroup: "RG-Guard", Name: "aks-a"}
+
+// at is an instant with nanoseconds in a zone other than UTC.
+var at = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("UTC+1", 3600))
+
+func TestEntityColumns(t *testing.T) {
+	s, svc := newStore(t, azurite(t))
+	ctx := t.Context()
+	f := guard.Finding{Cluster: cluster, Verdict: guard.VerdictServicePrincipal, Reasons: []string{"no identity", "a<b"},
+		SPClientID: "11111111-2222-3333-4444-555555555555", State: guard.FindingOpen, FirstSeen: at, JobID: "job-1",
+		Outbox: []guard.Effect{{Message: &guard.Message{ID: "m1", Kind: guard.MessageJob, NotBefore: at}}}}
+	if err := s.SaveFinding(ctx, &f); err != nil {
+		t.Fatalf("SaveFinding() error = %v", err)
+	}
+	j := guard.Job{Cluster: cluster, ID: "job-1", State: guard.JobPlanned, WakeSeq: 4, Attempts: 2, Outcome: "planned",
+		Approval: &guard.Approval{Value: "approved", By: guard.Actor{UPN: "alice@example.com"}, At: at, EventID: "ev-1"}}
+	if err := s.SaveJob(ctx, &j); err != nil {
+		t.Fatalf("SaveJob() error = %v", err)
+	}
+	a := guard.AuditEntry{Cluster: cluster, Key: "20250314T140926.535897932Z-0123456789abcdef", At: at, Action: "flagged",
+		Actor: "aksguard", Cause: "sweep", JobID: "job-1"}
+	if err := s.AppendAudit(ctx, a); err != nil {
+		t.Fatalf("AppendAudit() error = %v", err)
+	}
+
+	const utc = "2025-03-14T14:09:26.535897932Z"
+	id := cluster.String()
+	tables := s.Tables()
+	tests := []struct {
+		table, pk, rk string
+		want          map[string]any
+	}{
+		{tables[0], cluster.SubscriptionKey(), cluster.Key(), map[string]any{
+			"ClusterId": id, "Subscription": cluster.Subscription, "ResourceGroup": "RG-Guard", "Name": "aks-a",
+			"Verdict": "service-principal", "State": "open", "Reasons": `["no identity","a<b"]`,
+			"SPClientId": f.SPClientID, "FirstSeen": utc, "JobId": "job-1", "Resolution": "",
+			"Outbox": `[{"Message":{"ID":"m1","Kind":"job","Cluster":{"Subscription":"","ResourceGroup":"","Name":""},"JobID":"","Seq":0,"Reason":"","NotBefore":"2025-03-14T15:09:26.535897932+01:00"}}]`,
+		}},
+		{tables[1], cluster.Key(), "job-1", map[string]any{
+			"ClusterId": id, "JobId": "job-1", "State": "planned", "WakeSeq": "4", "WakeSeq@odata.type": "Edm.Int64",
+			"Attempts": "2", "ApprovalValue": "approved", "ApproverUpn": "alice@example.com", "ApproverObjectId": "",
+			"ApprovedAt": utc, "ApprovalEventId": "ev-1", "Outcome": "planned", "Error": "", "Outbox": "[]",
+		}},
+		{tables[2], cluster.Key(), a.Key, map[string]any{
+			"ClusterId": id, "Key": a.Key, "At": utc, "Action": "flagged", "Actor": "aksguard", "Cause": "sweep", "JobId": "job-1",
+		}},
+	}
+	for _, tt := range tests {
+		resp, err := svc.NewClient(tt.table).GetEntity(ctx, tt.pk, tt.rk, nil)
+		if err != nil {
+			t.Fatalf("GetEntity(%s, %s, %s) error = %v", tt.table, tt.pk, tt.rk, err)
+		}
+		var raw map[string]any
+		if err := json.Unmarshal(resp.Value, &raw); err != nil {
+			t.Fatalf("GetEntity(%s) value %s: %v", tt.table, resp.Value, err)
+		}
+		got := map[string]any{}
+		for k := range tt.want {
+			if v, ok := raw[k]; ok {
+				got[k] = v
+			}
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("GetEntity(%s) columns mismatch (-want +got):\n%s\nall: %s", tt.table, diff, resp.Value)
+		}
+		for _, absent := range []string{"ClosedAt", "NextWake"} {
+			if _, ok := raw[absent]; ok {
+				t.Errorf("GetEntity(%s) has column %s for a zero time, want it left out", tt.table, absent)
+			}
+		}
+	}
+}
+
+func TestColumnAtLimitIsStored(t *testing.T) {
+	s, _ := newStore(t, azurite(t))
+	f := guard.Finding{Cluster: cluster, State: guard.FindingOpen, Resolution: strings.Repeat("x", 32<<10)}
+	if err := s.SaveFinding(t.Context(), &f); err != nil {
+		t.Fatalf("SaveFinding(Resolution of 64 KiB as UTF-16) error = %v, want nil", err)
+	}
+	got, err := s.Finding(t.Context(), cluster)
+	if err != nil || got.Resolution != f.Resolution {
+		t.Errorf("Finding() = Resolution of %d characters, %v, want %d, nil", len(got.Resolution), err, len(f.Resolution))
+	}
+}
+
+func TestReplaceOfDeletedConflicts(t *testing.T) {
+	s, svc := newStore(t, azurite(t))
+	ctx := t.Context()
+	f := guard.Finding{Cluster: cluster, State: guard.FindingOpen}
+	j := guard.Job{Cluster: cluster, ID: "job-1", State: guard.JobPlanned}
+	if err := s.SaveFinding(ctx, &f); err != nil {
+		t.Fatalf("SaveFinding() error = %v", err)
+	}
+	if err := s.SaveJob(ctx, &j); err != nil {
+		t.Fatalf("SaveJob() error = %v", err)
+	}
+	tables := s.Tables()
+	for _, k := range []struct{ table, pk, rk string }{
+		{tables[0], cluster.SubscriptionKey(), cluster.Key()},
+		{tables[1], cluster.Key(), "job-1"},
+	} {
+		if _, err := svc.NewClient(k.table).DeleteEntity(ctx, k.pk, k.rk, nil); err != nil {
+			t.Fatalf("DeleteEntity(%s) error = %v", k.table, err)
+		}
+	}
+	if err := s.SaveFinding(ctx, &f); guard.KindOf(err) != guard.KindConflict {
+		t.Errorf("SaveFinding(deleted, etag %q) error = %v, want kind conflict", f.ETag, err)
+	}
+	if err := s.SaveJob(ctx, &j); guard.KindOf(err) != guard.KindConflict {
+		t.Errorf("SaveJob(deleted, etag %q) error = %v, want kind conflict", j.ETag, err)
+	}
+}
+
+func TestEnsureTablesTwice(t *testing.T) {
+	s, svc := newStore(t, azurite(t))
+	if err := s.EnsureTables(t.Context()); err != nil {
+		t.Fatalf("EnsureTables() on existing tables error = %v, want nil", err)
+	}
+	for _, name := range s.Tables() {
+		filter := "TableName eq '" + name + "'"
+		page, err := svc.NewListTablesPager(&aztables.ListTablesOptions{Filter: &filter}).NextPage(t.Context())
+		if err != nil || len(page.Tables) != 1 {
+			t.Errorf("ListTables(%s) = %d tables, %v, want 1, nil", name, len(page.Tables), err)
+		}
+	}
+}
