@@ -16,6 +16,7 @@ import (
 type setting struct {
 	name     string
 	required bool // for serve
+	platform bool // set by the Functions host or App Service, never by hand
 	about    string
 }
 
@@ -41,17 +42,19 @@ const (
 const queueName = "remediation-jobs"
 
 var settings = []setting{
-	{envPort, true, "port the handler listens on; set by the Functions host"},
-	{envTablesURL, false, "Table Storage endpoint, e.g. https://<account>.table.core.windows.net (managed identity); this or " + envTablesConn + " is required"},
-	{envTablesConn, false, "Table Storage connection string, for Azurite or local runs; overrides " + envTablesURL},
-	{envTablePrefix, false, "prefix for the table names findings, jobs and audit (letters and digits)"},
-	{envServiceBus, true, "Service Bus namespace, e.g. <ns>.servicebus.windows.net; also the RemediationJobs trigger's identity-based connection"},
-	{envAlertsURL, true, "Event Grid topic endpoint for alerts, https://<topic>.<region>-1.eventgrid.azure.net/api/events"},
-	{envAlertsSource, false, "CloudEvents source of alerts; default /aksguard/<" + envSiteName + ">"},
-	{envPrincipalID, true, "object id of the guard's managed identity: events it caused are ignored"},
-	{envClientID, false, "client id of the guard's user-assigned managed identity (used to authenticate, and its events are ignored)"},
-	{envDebounce, false, "how long events after a cluster read are folded into one re-check; default 60s"},
-	{envLogLevel, false, "debug, info (default), warn or error"},
+	{envPort, true, true, "port the handler listens on"},
+	{envIdentity, false, true, "present when the app has a managed identity: serve then authenticates with it"},
+	{envSiteName, false, true, "the function app's name, used in the alerts' CloudEvents source"},
+	{envTablesURL, false, false, "Table Storage endpoint, e.g. https://<account>.table.core.windows.net (managed identity); this or " + envTablesConn + " is required"},
+	{envTablesConn, false, false, "Table Storage connection string, for Azurite or local runs; overrides " + envTablesURL},
+	{envTablePrefix, false, false, "prefix for the table names findings, jobs and audit (letters and digits)"},
+	{envServiceBus, true, false, "Service Bus namespace, e.g. <ns>.servicebus.windows.net; also the RemediationJobs trigger's identity-based connection"},
+	{envAlertsURL, true, false, "Event Grid topic endpoint for alerts, https://<topic>.<region>-1.eventgrid.azure.net/api/events"},
+	{envAlertsSource, false, false, "CloudEvents source of alerts; default /aksguard/<" + envSiteName + ">"},
+	{envPrincipalID, true, false, "object id of the guard's managed identity: events it caused are ignored"},
+	{envClientID, false, false, "client id of the guard's user-assigned managed identity (used to authenticate, and its events are ignored)"},
+	{envDebounce, false, false, "how long events after a cluster read are folded into one re-check; default 60s"},
+	{envLogLevel, false, false, "debug, info (default), warn or error"},
 }
 
 // config is what serve needs, read from app settings.

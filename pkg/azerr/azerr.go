@@ -16,6 +16,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -96,6 +97,17 @@ func Classify(op string, err error) error {
 	var ge *guard.Error
 	if errors.As(err, &ge) {
 		return err
+	}
+	var af *azidentity.AuthenticationFailedError
+	if errors.As(err, &af) {
+		// The identity itself is refused (a wrong client id, no federated
+		// credential): a person must fix the setup. A token service that
+		// is down is another matter.
+		kind := guard.KindForbidden
+		if af.RawResponse == nil || af.RawResponse.StatusCode >= 500 || af.RawResponse.StatusCode == http.StatusTooManyRequests {
+			kind = guard.KindTransient
+		}
+		return &guard.Error{Kind: kind, Code: "AuthenticationFailed", Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {

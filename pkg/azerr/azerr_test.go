@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -47,6 +48,8 @@ func TestClassify(t *testing.T) {
 		{"property change", responseError(400, "PropertyChangeNotAllowed", nil, ""), guard.KindInvalid, 0},
 		{"bad request", responseError(400, "BadRequest", nil, ""), guard.KindInvalid, 0},
 		{"invalid parameter", responseError(400, "InvalidParameter", nil, ""), guard.KindInvalid, 0},
+		{"identity refused", &azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: 400, Header: http.Header{}, Body: http.NoBody}}, guard.KindForbidden, 0},
+		{"token service down", &azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: 503, Header: http.Header{}, Body: http.NoBody}}, guard.KindTransient, 0},
 		{"network", errors.New("dial tcp: connection refused"), guard.KindTransient, 0},
 		{"cancelled", context.Canceled, guard.KindTransient, 0},
 	}

@@ -1,0 +1,262 @@
+package guard_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/armid"
+	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/memory"
+	"github.com/aksguard/aksguard/pkg/triage/triagetest"
+)
+
+const (
+	spID  = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourcegroups/rg-4149/providers/Microsoft.ContainerService/managedClusters/manCluster-5614"
+	msiID = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourcegroups/testaksrg2107/providers/Microsoft.ContainerService/managedClusters/akscluster4379"
+)
+
+var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+
+// world is the Service over the simulated fleet and in-memory ports.
+type world struct {
+	t      *testing.T
+	fleet  *aks.Fleet
+	store  *memory.Store
+	queue  *flakyQueue
+	alerts *memory.Alerts
+	now    time.Time
+	mu     sync.Mutex
+	svc    *guard.Service
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	fleetJSON := "[" + string(triagetest.Sample(t, "aks_get_sp_realguid_sdknet_recording.json")) + "," +
+		string(triagetest.Sample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")) + "]"
+	fleet, err := aks.LoadFleet(bytes.NewReader([]byte(fleetJSON)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, fleet: fleet, store: memory.NewStore(), queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}, now: t0}
+	w.svc, err = guard.New(guard.Config{Clusters: fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) clock() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.now }
+func (w *world) set(t time.Time)  { w.mu.Lock(); defer w.mu.Unlock(); w.now = t }
+
+func id(t *testing.T, s string) guard.ClusterID {
+	t.Helper()
+	c, err := armid.ParseCluster(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func write(t *testing.T, cluster, eventID string, at time.Time) guard.Event {
+	return guard.Event{ID: eventID, Type: "Microsoft.Resources.ResourceWriteSuccess", Time: at,
+		Operation: "Microsoft.ContainerService/managedClusters/write", Cluster: id(t, cluster), Action: guard.ActionEvaluate}
+}
+
+// flakyQueue fails the next sends when told to, as Service Bus does when
+// unreachable.
+type flakyQueue struct {
+	*memory.Queue
+	mu    sync.Mutex
+	fails int
+}
+
+func (q *flakyQueue) Send(ctx context.Context, m guard.Message) error {
+	q.mu.Lock()
+	if q.fails > 0 {
+		q.fails--
+		q.mu.Unlock()
+		return guard.Errorf(guard.KindTransient, "service bus unavailable")
+	}
+	q.mu.Unlock()
+	return q.Queue.Send(ctx, m)
+}
+
+// TestNothingLostWhenTheQueueIsDown: the finding and its effects are
+// written together; the effects not carried out stay in the outbox and the
+// retried delivery finishes them, each exactly once.
+func TestNothingLostWhenTheQueueIsDown(t *testing.T) {
+	w := newWorld(t)
+	w.queue.fails = 1
+	ev := write(t, spID, "e1", t0.Add(-10*time.Second)) // delivered ten seconds after the change
+	if _, err := w.svc.HandleEvent(t.Context(), ev); guard.KindOf(err) != guard.KindTransient {
+		t.Fatalf("HandleEvent() error = %v, want a transient error so the event is delivered again", err)
+	}
+	f, err := w.store.Finding(t.Context(), id(t, spID))
+	if err != nil || f.State != guard.FindingOpen || len(f.Outbox) != 2 {
+		t.Fatalf("after the outage: finding %s with %d effects pending (%v); want open with the message and alert pending", f.State, len(f.Outbox), err)
+	}
+	if js, _ := w.store.Jobs(t.Context()); len(js) != 1 {
+		t.Errorf("jobs = %d, want the job created before the outage", len(js))
+	}
+	w.set(t0.Add(10 * time.Second))
+	out, err := w.svc.HandleEvent(t.Context(), ev)
+	if err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if out.Result != guard.ResultDuplicate {
+		t.Errorf("redelivery result = %s, want duplicate (the cluster was read after the change)", out.Result)
+	}
+	f, _ = w.store.Finding(t.Context(), id(t, spID))
+	if len(f.Outbox) != 0 || len(w.queue.Sent()) != 1 || len(w.alerts.Published()) != 1 {
+		t.Errorf("after redelivery: %d pending, %d sent, %d alerts; want 0, 1, 1", len(f.Outbox), len(w.queue.Sent()), len(w.alerts.Published()))
+	}
+	audit, _ := w.store.Audit(t.Context(), id(t, spID))
+	if len(audit) != 1 || audit[0].Action != "flagged" {
+		t.Errorf("audit = %+v, want one flagged entry", audit)
+	}
+	if n := w.fleet.Calls("Get"); n != 1 {
+		t.Errorf("ARM reads = %d, want 1", n)
+	}
+}
+
+// TestConcurrentFirstEvents: the same event handled by eight instances at
+// once gives one finding and one job; every alert published carries the
+// same id, so a subscriber can drop repeats.
+func TestConcurrentFirstEvents(t *testing.T) {
+	w := newWorld(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.svc.HandleEvent(context.Background(), write(t, spID, "e1", t0)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("HandleEvent() error %v", err)
+	}
+	fs, _ := w.store.Findings(t.Context())
+	js, _ := w.store.Jobs(t.Context())
+	if len(fs) != 1 || len(js) != 1 || fs[0].JobID != js[0].ID || len(fs[0].Outbox) != 0 {
+		t.Fatalf("findings %+v, jobs %+v: want one open finding naming one job, nothing pending", fs, js)
+	}
+	ids := map[string]bool{}
+	for _, a := range w.alerts.Published() {
+		ids[a.ID] = true
+	}
+	if len(ids) != 1 || len(w.queue.Sent()) != 1 {
+		t.Errorf("alert ids %v, messages %d; want one alert id and one message", ids, len(w.queue.Sent()))
+	}
+}
+
+// TestCoalescedReevaluation: for a compliant cluster, writes shortly after a
+// read are folded into one scheduled re-evaluation, which catches a change.
+func TestCoalescedReevaluation(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	if out, err := w.svc.HandleEvent(ctx, write(t, msiID, "e1", t0)); err != nil || out.Result != guard.ResultEvaluated {
+		t.Fatalf("first event = %v, %v", out, err)
+	}
+	for i := range 5 {
+		w.set(t0.Add(time.Duration(10+i) * time.Second))
+		out, err := w.svc.HandleEvent(ctx, write(t, msiID, "e"+string(rune('2'+i)), t0.Add(time.Duration(9+i)*time.Second)))
+		if err != nil || out.Result != guard.ResultCoalesced {
+			t.Fatalf("event %d = %v, %v; want coalesced", i, out, err)
+		}
+	}
+	sent := w.queue.Sent()
+	if len(sent) != 1 || sent[0].Kind != guard.MessageEvaluate || !sent[0].NotBefore.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("queued = %+v, want one re-evaluation a minute after the read", sent)
+	}
+	w.set(t0.Add(time.Minute))
+	out, err := w.svc.HandleMessage(ctx, sent[0])
+	if err != nil || out.Result != guard.ResultEvaluated {
+		t.Errorf("re-evaluation = %v, %v", out, err)
+	}
+	if n := w.fleet.Calls("Get"); n != 2 {
+		t.Errorf("ARM reads = %d, want 2", n)
+	}
+	f, _ := w.store.Finding(ctx, id(t, msiID))
+	if !f.RecheckAt.IsZero() {
+		t.Errorf("RecheckAt = %v after the re-evaluation, want cleared", f.RecheckAt)
+	}
+}
+
+// TestDeleteAndRecreate: deletion closes the finding and cancels the job;
+// the same name created again with a service principal opens a new one.
+func TestDeleteAndRecreate(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	if _, err := w.svc.HandleEvent(ctx, write(t, spID, "create", t0)); err != nil {
+		t.Fatal(err)
+	}
+	mc, _ := w.fleet.Cluster(spID)
+	w.fleet.Delete(spID)
+	w.set(t0.Add(5 * time.Minute))
+	del := guard.Event{ID: "delete", Type: "Microsoft.Resources.ResourceDeleteSuccess", Time: t0.Add(5 * time.Minute), Cluster: id(t, spID), Action: guard.ActionClose}
+	if out, err := w.svc.HandleEvent(ctx, del); err != nil || out.Result != guard.ResultResolved {
+		t.Fatalf("delete = %v, %v", out, err)
+	}
+	// The job wakes on the "cluster deleted" message and cancels.
+	for _, m := range w.queue.Due(w.clock()) {
+		if _, err := w.svc.HandleMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js, _ := w.store.Jobs(ctx)
+	if len(js) != 1 || js[0].State != guard.JobCancelled {
+		t.Fatalf("jobs = %+v, want the first job cancelled", js)
+	}
+	w.fleet.Put(mc)
+	w.set(t0.Add(10 * time.Minute))
+	out, err := w.svc.HandleEvent(ctx, write(t, spID, "recreate", t0.Add(10*time.Minute)))
+	if err != nil || out.Result != guard.ResultFlagged || out.JobID == js[0].ID {
+		t.Errorf("recreate = %+v, %v; want flagged with a new job", out, err)
+	}
+}
+
+// TestStaleTimersAreDropped: ten copies of a job's timer message cause one
+// park and one new timer.
+func TestStaleTimersAreDropped(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	if _, err := w.svc.HandleEvent(ctx, write(t, spID, "e1", t0)); err != nil {
+		t.Fatal(err)
+	}
+	timer := w.queue.Sent()[0]
+	w.set(t0.Add(2 * time.Minute))
+	results := map[guard.Result]int{}
+	for range 10 {
+		out, err := w.svc.HandleMessage(ctx, timer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results[out.Result]++
+	}
+	if results[guard.ResultParked] != 1 || results[guard.ResultDuplicate] != 9 || len(w.queue.Sent()) != 2 {
+		t.Errorf("results %v, %d messages sent; want 1 parked, 9 duplicates, 2 messages", results, len(w.queue.Sent()))
+	}
+}
+
+func TestRejectsMessagesItCannotUse(t *testing.T) {
+	w := newWorld(t)
+	tests := []guard.Message{
+		{ID: "m1", Kind: guard.MessageJob},
+		{ID: "m2", Kind: guard.MessageJob, Cluster: id(t, spID)},
+		{ID: "m3", Kind: "reboot", Cluster: id(t, spID)},
+	}
+	for _, m := range tests {
+		if out, err := w.svc.HandleMessage(t.Context(), m); err != nil || out.Result != guard.ResultRejected {
+			t.Errorf("HandleMessage(%+v) = %v, %v; want rejected", m, out, err)
+		}
+	}
+}
