@@ -1,0 +1,263 @@
+// Package graph looks up service principals in Microsoft Entra ID through
+// Microsoft Graph v1.0, with an azcore pipeline and no Graph SDK: the guard
+// needs two GET requests, and azcore gives them the same bearer-token,
+// retry, logging and error handling as the ARM clients. It also holds Sim, an
+// in-process stand-in for those two requests over real HTTP and TLS, for the
+// demo and for tests.
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/aksguard/aksguard/pkg/azerr"
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+// DefaultEndpoint is Microsoft Graph in the global Azure cloud.
+const DefaultEndpoint = "https://graph.microsoft.com"
+
+// Permission is the Microsoft Graph application permission the guard's
+// identity needs: the least privileged one for GET /servicePrincipals and
+// GET /servicePrincipals(appId='…')
+// (https://learn.microsoft.com/graph/api/serviceprincipal-get,
+// https://learn.microsoft.com/graph/api/serviceprincipal-list).
+const Permission = "Application.Read.All"
+
+const (
+	moduleName    = "aksguard/graph"
+	moduleVersion = "v0.1.0"
+	// maxBody bounds a response the client decodes; one service principal
+	// with three properties is well under 1 KiB.
+	maxBody = 1 << 20
+	// selectFields is the $select of both requests.
+	selectFields = "id,appId,displayName"
+)
+
+// Retry options applied unless the caller set them, as for the ARM
+// clients: a few quick retries, and a 429 whose Retry-After exceeds
+// MaxRetryDelay comes back to the caller (azcore does not retry it then).
+const (
+	defaultMaxRetries    = 2
+	defaultMaxRetryDelay = 5 * time.Second
+	defaultTryTimeout    = 30 * time.Second
+)
+
+// Client reads service principals from Microsoft Graph. It is safe for
+// concurrent use.
+type Client struct {
+	endpoint string
+	pl       runtime.Pipeline
+}
+
+var _ guard.Directory = (*Client)(nil)
+
+// New returns a Client for DefaultEndpoint that authenticates with cred,
+// requesting tokens for https://graph.microsoft.com/.default. opts may be
+// nil; unless it sets them, retries are limited to MaxRetries 2,
+// MaxRetryDelay 5s and TryTimeout 30s. New does not modify opts.
+func New(cred azcore.TokenCredential, opts *azcore.ClientOptions) (*Client, error) {
+	return NewWithEndpoint(DefaultEndpoint, cred, opts)
+}
+
+// NewWithEndpoint is New for another Graph endpoint: a national cloud's
+// (https://graph.microsoft.us, https://microsoftgraph.chinacloudapi.cn), or
+// a test server's. Tokens are requested for the scope endpoint + "/.default".
+// The endpoint must be an https URL without path, query or user
+// information; azcore's bearer-token policy refuses to send a token over
+// plain HTTP.
+func NewWithEndpoint(endpoint string, cred azcore.TokenCredential, opts *azcore.ClientOptions) (*Client, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("graph endpoint %q: %w", endpoint, err)
+	}
+	if u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("graph endpoint %q: want https://host[:port] with no path, query or user", endpoint)
+	}
+	base := "https://" + u.Host
+	var o azcore.ClientOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Retry.MaxRetries == 0 {
+		o.Retry.MaxRetries = defaultMaxRetries
+	}
+	if o.Retry.MaxRetryDelay == 0 {
+		o.Retry.MaxRetryDelay = defaultMaxRetryDelay
+	}
+	if o.Retry.TryTimeout == 0 {
+		o.Retry.TryTimeout = defaultTryTimeout
+	}
+	c, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
+		PerRetry:               []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{base + "/.default"}, nil)},
+		AllowedQueryParameters: []string{"$select", "$filter"},
+	}, &o)
+	if err != nil {
+		return nil, fmt.Errorf("graph client: %w", err)
+	}
+	return &Client{endpoint: base, pl: c.Pipeline()}, nil
+}
+
+// servicePrincipal is the part of Graph's servicePrincipal resource the
+// client selects.
+type servicePrincipal struct {
+	ID          string `json:"id"`
+	AppID       string `json:"appId"`
+	DisplayName string `json:"displayName"`
+}
+
+func (sp servicePrincipal) principal() guard.Principal {
+	return guard.Principal{AppID: sp.AppID, ObjectID: sp.ID, DisplayName: sp.DisplayName}
+}
+
+// ServicePrincipal returns the service principal of the application appID
+// with GET /v1.0/servicePrincipals(appId='{appId}')?$select=id,appId,displayName
+// (https://learn.microsoft.com/graph/api/serviceprincipal-get).
+//
+// Errors: KindInvalid when appID is not a GUID (nothing is sent) or Graph
+// answers with another application's service principal; KindNotFound (404
+// Request_ResourceNotFound) when the tenant has none; KindForbidden (403
+// Authorization_RequestDenied) when the guard's identity lacks Permission,
+// which the message names; KindTransient for throttling (with the
+// Retry-After Graph asked for), 5xx, network failures and a body that is
+// not the JSON expected. Graph errors are classified by azerr.Classify.
+func (c *Client) ServicePrincipal(ctx context.Context, appID string) (guard.Principal, error) {
+	op := "get service principal of application " + appID
+	if !isGUID(appID) {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "get service principal of application %q: application ID is not a GUID", appID)
+	}
+	var sp servicePrincipal
+	if err := c.get(ctx, op, "/v1.0/servicePrincipals(appId='"+appID+"')", "$select="+selectFields, &sp); err != nil {
+		return guard.Principal{}, err
+	}
+	if sp.ID == "" || !strings.EqualFold(sp.AppID, appID) {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "%s: Graph answered with service principal %q of application %q", op, sp.ID, sp.AppID)
+	}
+	return sp.principal(), nil
+}
+
+// userAssignedIdentities is the resource type of a user-assigned managed
+// identity.
+const userAssignedIdentities = "Microsoft.ManagedIdentity/userAssignedIdentities"
+
+// ManagedIdentity returns the service principal of the user-assigned
+// managed identity with the given resource ID, with
+// GET /v1.0/servicePrincipals?$filter=alternativeNames/any(x:x eq '{resourceID}')&$select=id,appId,displayName.
+//
+// A managed identity's service principal carries the identity's full
+// resource ID among its alternativeNames, which support $filter with eq
+// (https://learn.microsoft.com/graph/api/resources/serviceprincipal,
+// property alternativeNames: "Used to retrieve service principals by
+// subscription, identify resource group and full resource IDs for managed
+// identities. Supports $filter (eq, not, ge, le, startsWith)"). eq, also
+// inside any() on a string collection, works without advanced query
+// parameters; only not/ne and endsWith need them
+// (https://learn.microsoft.com/graph/aad-advanced-queries,
+// https://learn.microsoft.com/graph/filter-query-parameter). The request
+// therefore sends neither "ConsistencyLevel: eventual" nor $count=true:
+// they would make the answer eventually consistent, which is worse right
+// after the identity was created.
+//
+// Errors: KindInvalid when resourceID is not a user-assigned identity's
+// resource ID (nothing is sent) or several service principals carry it;
+// KindNotFound when none does (Graph answers an empty list, not 404); the
+// other errors as ServicePrincipal's.
+func (c *Client) ManagedIdentity(ctx context.Context, resourceID string) (guard.Principal, error) {
+	op := "find service principal of managed identity " + resourceID
+	rid, err := arm.ParseResourceID(resourceID)
+	if err != nil {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "find service principal of managed identity %q: %w", resourceID, err)
+	}
+	if !strings.EqualFold(rid.ResourceType.String(), userAssignedIdentities) || strings.ContainsAny(resourceID, "\x00\r\n") {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "find service principal of managed identity %q: not a %s resource ID", resourceID, userAssignedIdentities)
+	}
+	// An OData string literal doubles its single quotes.
+	filter := "alternativeNames/any(x:x eq '" + strings.ReplaceAll(resourceID, "'", "''") + "')"
+	var list struct {
+		Value []servicePrincipal `json:"value"`
+	}
+	if err := c.get(ctx, op, "/v1.0/servicePrincipals", "$filter="+queryEscape(filter)+"&$select="+selectFields, &list); err != nil {
+		return guard.Principal{}, err
+	}
+	switch len(list.Value) {
+	case 0:
+		return guard.Principal{}, guard.Errorf(guard.KindNotFound, "%s: no service principal has it among its alternativeNames", op)
+	case 1:
+	default:
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "%s: %d service principals have it among their alternativeNames", op, len(list.Value))
+	}
+	sp := list.Value[0]
+	if sp.ID == "" || sp.AppID == "" {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "%s: Graph answered with a service principal without id or appId", op)
+	}
+	return sp.principal(), nil
+}
+
+// get sends GET endpoint+path?rawQuery and decodes a 200 answer's JSON body
+// into v. Every failure comes back classified, described by op.
+func (c *Client) get(ctx context.Context, op, path, rawQuery string, v any) error {
+	req, err := runtime.NewRequest(ctx, http.MethodGet, c.endpoint+path)
+	if err != nil {
+		return guard.Errorf(guard.KindInvalid, "%s: build request: %w", op, err)
+	}
+	req.Raw().URL.RawQuery = rawQuery
+	req.Raw().Header.Set("Accept", "application/json")
+	resp, err := c.pl.Do(req)
+	if err != nil {
+		return azerr.Classify(op, err)
+	}
+	if !runtime.HasStatusCode(resp, http.StatusOK) {
+		return withPermissionHint(azerr.Classify(op, runtime.NewResponseError(resp)), resp.StatusCode)
+	}
+	body, err := runtime.Payload(resp)
+	if err != nil {
+		return azerr.Classify(op, err)
+	}
+	if len(body) > maxBody {
+		return guard.Errorf(guard.KindTransient, "%s: response body larger than %d bytes", op, maxBody)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		// Not what Graph sends; a proxy's page or a cut-off body. Retrying
+		// is safe and may help.
+		return guard.Errorf(guard.KindTransient, "%s: decode response: %w", op, err)
+	}
+	return nil
+}
+
+// withPermissionHint adds the permission the guard lacks to a 403's
+// message. A 401 is another matter (a bad token), and keeps its message.
+func withPermissionHint(err error, status int) error {
+	var ge *guard.Error
+	if status != http.StatusForbidden || !errors.As(err, &ge) || ge.Kind != guard.KindForbidden {
+		return err
+	}
+	return &guard.Error{
+		Kind:       ge.Kind,
+		Code:       ge.Code,
+		RetryAfter: ge.RetryAfter,
+		Err:        fmt.Errorf("%w (grant the guard's identity the Microsoft Graph application permission %s, with admin consent)", ge.Err, Permission),
+	}
+}
+
+// queryEscape escapes s for a query string with %20 for spaces, as Graph's
+// documentation writes its examples.
+func queryEscape(s string) string {
+	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// isGUID reports whether s is a GUID in its 8-4-4-4-12 hexadecimal form.
+func isGUID(s string) bool { return guidRE.MatchString(s) }
