@@ -1,7 +1,8 @@
-// Package aks reads AKS managed clusters from Azure Resource Manager with the
-// armcontainerservice SDK and turns them into guard.Clusters. It also holds
-// Fleet, a simulated set of clusters served through the SDK's own fake
-// servers, for the demo and for tests.
+// Package aks reads AKS managed clusters and their planned-maintenance
+// configurations from Azure Resource Manager with the armcontainerservice
+// SDK, turns them into guard types, and moves a cluster's control plane to
+// a managed identity. It also holds Fleet, a simulated set of clusters
+// served through the SDK's own fake servers, for the demo and for tests.
 package aks
 
 import (
@@ -12,8 +13,10 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -29,24 +32,52 @@ const (
 	defaultTryTimeout    = 30 * time.Second
 )
 
+// defaultPollEvery is the wait between polls of a long-running operation
+// when ARM names none. AKS operations take minutes.
+const defaultPollEvery = 10 * time.Second
+
 // managedClustersAPI is the part of armcontainerservice.ManagedClustersClient
-// that Client uses; its method copies the SDK's signature exactly.
+// that Client uses; its methods copy the SDK's signatures exactly.
 type managedClustersAPI interface {
 	Get(ctx context.Context, resourceGroupName string, resourceName string, options *armcontainerservice.ManagedClustersClientGetOptions) (armcontainerservice.ManagedClustersClientGetResponse, error)
+	BeginCreateOrUpdate(ctx context.Context, resourceGroupName string, resourceName string, parameters armcontainerservice.ManagedCluster, options *armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions) (*runtime.Poller[armcontainerservice.ManagedClustersClientCreateOrUpdateResponse], error)
 }
 
 var _ managedClustersAPI = (*armcontainerservice.ManagedClustersClient)(nil)
 
-// Client reads managed clusters from ARM. It keeps one SDK client per
-// subscription, created on first use, and is safe for concurrent use.
-type Client struct {
-	newAPI func(subscription string) (managedClustersAPI, error)
-
-	mu   sync.Mutex
-	apis map[string]managedClustersAPI // by lower-cased subscription ID
+// maintenanceConfigurationsAPI is the part of
+// armcontainerservice.MaintenanceConfigurationsClient that Client uses; its
+// method copies the SDK's signature exactly.
+type maintenanceConfigurationsAPI interface {
+	NewListByManagedClusterPager(resourceGroupName string, resourceName string, options *armcontainerservice.MaintenanceConfigurationsClientListByManagedClusterOptions) *runtime.Pager[armcontainerservice.MaintenanceConfigurationsClientListByManagedClusterResponse]
 }
 
-var _ guard.Clusters = (*Client)(nil)
+var _ maintenanceConfigurationsAPI = (*armcontainerservice.MaintenanceConfigurationsClient)(nil)
+
+// sdk holds the SDK clients of one subscription.
+type sdk struct {
+	clusters    managedClustersAPI
+	maintenance maintenanceConfigurationsAPI
+}
+
+// Client reads managed clusters from ARM, reads their planned-maintenance
+// configurations and changes their identity. It keeps one set of SDK
+// clients per subscription, created on first use, and is safe for
+// concurrent use.
+type Client struct {
+	newSDK func(subscription string) (sdk, error)
+	// pollEvery is the wait between polls of a long-running operation when
+	// ARM asks for none (Retry-After).
+	pollEvery time.Duration
+
+	mu   sync.Mutex
+	sdks map[string]sdk // by lower-cased subscription ID
+}
+
+var (
+	_ guard.Clusters       = (*Client)(nil)
+	_ guard.ClusterUpdater = (*Client)(nil)
+)
 
 // New returns a Client that authenticates with cred. opts may be nil; tests
 // and the demo pass options whose Transport is an SDK fake (see
@@ -56,10 +87,19 @@ var _ guard.Clusters = (*Client)(nil)
 func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
 	o := withRetryDefaults(opts)
 	return &Client{
-		newAPI: func(subscription string) (managedClustersAPI, error) {
-			return armcontainerservice.NewManagedClustersClient(subscription, cred, o)
+		newSDK: func(subscription string) (sdk, error) {
+			mcc, err := armcontainerservice.NewManagedClustersClient(subscription, cred, o)
+			if err != nil {
+				return sdk{}, err
+			}
+			mtc, err := armcontainerservice.NewMaintenanceConfigurationsClient(subscription, cred, o)
+			if err != nil {
+				return sdk{}, err
+			}
+			return sdk{clusters: mcc, maintenance: mtc}, nil
 		},
-		apis: map[string]managedClustersAPI{},
+		pollEvery: defaultPollEvery,
+		sdks:      map[string]sdk{},
 	}
 }
 
@@ -82,20 +122,20 @@ func withRetryDefaults(opts *arm.ClientOptions) *arm.ClientOptions {
 	return &o
 }
 
-// api returns the SDK client for subscription, creating it on first use.
-func (c *Client) api(subscription string) (managedClustersAPI, error) {
+// sdk returns the SDK clients for subscription, creating them on first use.
+func (c *Client) sdk(subscription string) (sdk, error) {
 	key := strings.ToLower(subscription)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a, ok := c.apis[key]; ok {
-		return a, nil
+	if s, ok := c.sdks[key]; ok {
+		return s, nil
 	}
-	a, err := c.newAPI(subscription)
+	s, err := c.newSDK(subscription)
 	if err != nil {
-		return nil, err
+		return sdk{}, err
 	}
-	c.apis[key] = a
-	return a, nil
+	c.sdks[key] = s
+	return s, nil
 }
 
 // GetCluster reads the cluster with ManagedClustersClient.Get. Every failure
@@ -106,26 +146,52 @@ func (c *Client) api(subscription string) (managedClustersAPI, error) {
 // KindInvalid. A body without an ID is taken to be the cluster asked for.
 func (c *Client) GetCluster(ctx context.Context, id guard.ClusterID) (guard.Cluster, error) {
 	op := "get cluster " + id.String()
-	if id.Subscription == "" || id.ResourceGroup == "" || id.Name == "" {
-		return guard.Cluster{}, guard.Errorf(guard.KindInvalid, "get cluster %+v: incomplete cluster ID", id)
-	}
-	api, err := c.api(id.Subscription)
+	mc, err := c.get(ctx, op, id)
 	if err != nil {
-		return guard.Cluster{}, guard.Errorf(guard.KindInvalid, "%s: create client: %w", op, err)
+		return guard.Cluster{}, err
 	}
-	resp, err := api.Get(ctx, id.ResourceGroup, id.Name, nil)
-	if err != nil {
-		return guard.Cluster{}, azerr.Classify(op, err)
-	}
-	cl, err := toCluster(resp.ManagedCluster)
+	cl, err := toCluster(mc)
 	if err != nil {
 		return guard.Cluster{}, guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
 	}
-	switch {
-	case cl.ID.IsZero():
+	if cl.ID.IsZero() {
 		cl.ID = id // ARM omitted the ID; the request named the cluster.
-	case !cl.ID.Same(id):
-		return guard.Cluster{}, guard.Errorf(guard.KindInvalid, "%s: ARM returned cluster %s", op, cl.ID)
 	}
 	return cl, nil
+}
+
+// get reads the cluster as the SDK returns it, with GetCluster's errors,
+// each prefixed with op.
+func (c *Client) get(ctx context.Context, op string, id guard.ClusterID) (armcontainerservice.ManagedCluster, error) {
+	s, err := c.sdkFor(op, id)
+	if err != nil {
+		return armcontainerservice.ManagedCluster{}, err
+	}
+	resp, err := s.clusters.Get(ctx, id.ResourceGroup, id.Name, nil)
+	if err != nil {
+		return armcontainerservice.ManagedCluster{}, azerr.Classify(op, err)
+	}
+	if body := deref(resp.ID); body != "" {
+		got, err := armid.ParseCluster(body)
+		switch {
+		case err != nil:
+			return armcontainerservice.ManagedCluster{}, guard.Errorf(guard.KindInvalid, "%s: cluster body: %w", op, err)
+		case !got.Same(id):
+			return armcontainerservice.ManagedCluster{}, guard.Errorf(guard.KindInvalid, "%s: ARM returned cluster %s", op, got)
+		}
+	}
+	return resp.ManagedCluster, nil
+}
+
+// sdkFor checks that id is complete and returns the SDK clients of its
+// subscription; both failures are KindInvalid, prefixed with op.
+func (c *Client) sdkFor(op string, id guard.ClusterID) (sdk, error) {
+	if id.Subscription == "" || id.ResourceGroup == "" || id.Name == "" {
+		return sdk{}, guard.Errorf(guard.KindInvalid, "%s: incomplete cluster ID %+v", op, id)
+	}
+	s, err := c.sdk(id.Subscription)
+	if err != nil {
+		return sdk{}, guard.Errorf(guard.KindInvalid, "%s: create client: %w", op, err)
+	}
+	return s, nil
 }

@@ -1,12 +1,10 @@
 package aks
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -27,9 +25,6 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
-// maxFleetFile bounds what LoadFleet reads.
-const maxFleetFile = 32 << 20
-
 // Fleet is a simulated set of AKS managed clusters in any number of
 // subscriptions, served to SDK clients through the armcontainerservice fake
 // servers: clients built with ClientOptions talk to it as they would to ARM.
@@ -41,18 +36,28 @@ const maxFleetFile = 32 << 20
 // "ManagedClustersClient.Get"; a name without a client, such as "Get", means
 // a ManagedClustersClient method.
 //
-// It serves ManagedClustersClient.Get. Every other operation fails with a
-// "not implemented" error from the fake.
+// It serves ManagedClustersClient.Get and BeginCreateOrUpdate (the update
+// is simulated as AKS moves a cluster to a managed identity, see
+// SetUpdatePolls) and MaintenanceConfigurationsClient.NewListByManagedClusterPager
+// (see SetMaintenanceConfigs). Every other operation fails with a "not
+// implemented" error from the fake.
 type Fleet struct {
-	mu       sync.Mutex
-	clusters map[string]armcontainerservice.ManagedCluster // by key(id); never modified in place
-	writes   uint64                                        // numbers the eTags Put assigns
-	calls    map[string]int                                // by method
-	failures map[string][]failure                          // by method, oldest first
-	servers  map[string]policy.Transporter                 // by lower-cased subscription
+	// lro serializes the requests of BeginCreateOrUpdate operations, which
+	// the fake serves from state it does not lock. Taken before mu.
+	lro sync.Mutex
+
+	mu          sync.Mutex
+	clusters    map[string]armcontainerservice.ManagedCluster             // by key(id); never modified in place
+	maintenance map[string][]armcontainerservice.MaintenanceConfiguration // by key(cluster id); never modified in place
+	writes      uint64                                                    // numbers the eTags Put assigns
+	calls       map[string]int                                            // by method
+	polls       map[string]int                                            // by method
+	failures    map[string][]failure                                      // by method, oldest first
+	servers     map[string]policy.Transporter                             // by lower-cased subscription
+	updates     updates
 }
 
-// failure is a failure FailNext asked for.
+// failure is a failure FailNext or FailUpdate asked for.
 type failure struct {
 	status     int
 	code       string
@@ -63,95 +68,14 @@ type failure struct {
 // NewFleet returns a Fleet with no clusters.
 func NewFleet() *Fleet {
 	return &Fleet{
-		clusters: map[string]armcontainerservice.ManagedCluster{},
-		calls:    map[string]int{},
-		failures: map[string][]failure{},
-		servers:  map[string]policy.Transporter{},
+		clusters:    map[string]armcontainerservice.ManagedCluster{},
+		maintenance: map[string][]armcontainerservice.MaintenanceConfiguration{},
+		calls:       map[string]int{},
+		polls:       map[string]int{},
+		failures:    map[string][]failure{},
+		servers:     map[string]policy.Transporter{},
+		updates:     newUpdates(),
 	}
-}
-
-// LoadFleet reads a fleet file: a JSON array of managed clusters as ARM's
-// REST API returns them (id, name, type, location, tags, eTag, identity,
-// properties). Every cluster must have a managed cluster's resource ID,
-// unique in the file, and a "properties" object. A cluster keeps the eTag
-// the file gives it and gets a fresh one otherwise. The error names the
-// problem and, for one cluster, its position and ID.
-func LoadFleet(r io.Reader) (*Fleet, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxFleetFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read fleet file: %w", err)
-	}
-	if len(data) > maxFleetFile {
-		return nil, fmt.Errorf("read fleet file: larger than %d bytes", maxFleetFile)
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(data, &items); err != nil {
-		return nil, fmt.Errorf("read fleet file: %s", jsonProblem(data, err))
-	}
-	f := NewFleet()
-	seen := map[string]int{}
-	for i, raw := range items {
-		mc, err := decodeCluster(raw)
-		if err != nil {
-			return nil, fmt.Errorf("read fleet file: cluster %d: %w", i, err)
-		}
-		id, _ := armid.ParseCluster(*mc.ID) // decodeCluster checked it
-		k := key(id)
-		if j, dup := seen[k]; dup {
-			return nil, fmt.Errorf("read fleet file: cluster %d: %s repeats cluster %d", i, *mc.ID, j)
-		}
-		seen[k] = i
-		if deref(mc.ETag) == "" {
-			mc.ETag = f.nextETag("")
-		}
-		f.clusters[k] = mc
-	}
-	return f, nil
-}
-
-// decodeCluster decodes and checks one element of a fleet file.
-func decodeCluster(raw json.RawMessage) (armcontainerservice.ManagedCluster, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		return armcontainerservice.ManagedCluster{}, errors.New("not a JSON object")
-	}
-	var mc armcontainerservice.ManagedCluster
-	if err := json.Unmarshal(raw, &mc); err != nil {
-		return armcontainerservice.ManagedCluster{}, err
-	}
-	if deref(mc.ID) == "" {
-		return armcontainerservice.ManagedCluster{}, fmt.Errorf("no \"id\" (name %q)", deref(mc.Name))
-	}
-	if _, err := armid.ParseCluster(*mc.ID); err != nil {
-		return armcontainerservice.ManagedCluster{}, err
-	}
-	if p, ok := fields["properties"]; !ok || bytes.Equal(bytes.TrimSpace(p), []byte("null")) {
-		return armcontainerservice.ManagedCluster{}, fmt.Errorf("%s: no \"properties\" object: a fleet file holds ARM REST bodies, not az aks show output", *mc.ID)
-	}
-	return mc, nil
-}
-
-// jsonProblem describes a JSON decoding error with its line and column.
-func jsonProblem(data []byte, err error) string {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		// Offset counts the bytes read, the offending one included.
-		line, col := position(data, syn.Offset-1)
-		return fmt.Sprintf("line %d, column %d: %v", line, col, err)
-	case errors.As(err, &typ) && typ.Field == "":
-		return fmt.Sprintf("want a JSON array of managed clusters, got a JSON %s", typ.Value)
-	}
-	return err.Error()
-}
-
-// position returns the 1-based line and column of the byte at offset.
-func position(data []byte, offset int64) (line, col int) {
-	before := data[:min(max(offset, 0), int64(len(data)))]
-	line = bytes.Count(before, []byte("\n")) + 1
-	col = len(before) - bytes.LastIndexByte(before, '\n')
-	return line, col
 }
 
 // key is the map key of a cluster: its lower-cased canonical resource ID.
@@ -166,7 +90,7 @@ func (f *Fleet) Put(c armcontainerservice.ManagedCluster) {
 	if err != nil {
 		panic("aks: Fleet.Put: " + err.Error())
 	}
-	c = clone(c)
+	c = cloneJSON(c)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := key(id)
@@ -174,8 +98,9 @@ func (f *Fleet) Put(c armcontainerservice.ManagedCluster) {
 	f.clusters[k] = c
 }
 
-// Delete removes the cluster with resource ID id; it does nothing when there
-// is none or id is not a cluster's.
+// Delete removes the cluster with resource ID id and its maintenance
+// configurations; it does nothing when there is none or id is not a
+// cluster's.
 func (f *Fleet) Delete(id string) {
 	cid, err := armid.ParseCluster(id)
 	if err != nil {
@@ -184,6 +109,33 @@ func (f *Fleet) Delete(id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.clusters, key(cid))
+	delete(f.maintenance, key(cid))
+}
+
+// SetMaintenanceConfigs replaces the planned-maintenance configurations of
+// the cluster with resource ID clusterID (none when cfgs is empty), which
+// MaintenanceConfigurationsClient.NewListByManagedClusterPager then lists in
+// this order. The cluster need not exist yet; listing a missing cluster's
+// configurations is 404 ResourceNotFound. The fleet keeps copies, with
+// their IDs filled in. SetMaintenanceConfigs panics if clusterID is not a
+// cluster's resource ID or a configuration has no name, a name another has
+// or an ID that is not its own; that is a bug in the caller.
+func (f *Fleet) SetMaintenanceConfigs(clusterID string, cfgs []armcontainerservice.MaintenanceConfiguration) {
+	id, err := armid.ParseCluster(clusterID)
+	if err != nil {
+		panic("aks: Fleet.SetMaintenanceConfigs: " + err.Error())
+	}
+	cfgs, err = maintenanceConfigsOf(id, cfgs)
+	if err != nil {
+		panic("aks: Fleet.SetMaintenanceConfigs: " + err.Error())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(cfgs) == 0 {
+		delete(f.maintenance, key(id))
+		return
+	}
+	f.maintenance[key(id)] = cfgs
 }
 
 // Cluster returns a copy of the cluster with resource ID id, and false when
@@ -197,7 +149,7 @@ func (f *Fleet) Cluster(id string) (armcontainerservice.ManagedCluster, bool) {
 	if !ok {
 		return armcontainerservice.ManagedCluster{}, false
 	}
-	return clone(mc), true
+	return cloneJSON(mc), true
 }
 
 // IDs returns the resource IDs of every cluster, as stored, sorted
@@ -237,26 +189,37 @@ func (f *Fleet) nextETag(old string) *string {
 	}
 }
 
-// clone deep-copies mc through its JSON form, which carries every field.
-func clone(mc armcontainerservice.ManagedCluster) armcontainerservice.ManagedCluster {
-	b, err := json.Marshal(mc)
+// cloneJSON deep-copies an SDK model through its JSON form, which carries
+// every field.
+func cloneJSON[T any](v T) T {
+	b, err := json.Marshal(v)
 	if err != nil {
-		panic("aks: copy managed cluster: " + err.Error())
+		panic(fmt.Sprintf("aks: copy %T: %v", v, err))
 	}
-	var out armcontainerservice.ManagedCluster
+	var out T
 	if err := json.Unmarshal(b, &out); err != nil {
-		panic("aks: copy managed cluster: " + err.Error())
+		panic(fmt.Sprintf("aks: copy %T: %v", v, err))
 	}
 	return out
 }
 
 // Calls returns how many requests for method the fleet has served, failed
 // ones included. The SDK does not retry the fleet's failures, so that is one
-// request per call.
+// request per call. For a long-running operation such as
+// BeginCreateOrUpdate it counts the requests that start one, not the polls
+// (see Polls): one per Begin call without a resume token.
 func (f *Fleet) Calls(method string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls[qualify(method)]
+}
+
+// Polls returns how many polls of the long-running operations of method,
+// such as "BeginCreateOrUpdate", the fleet has answered.
+func (f *Fleet) Polls(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.polls[qualify(method)]
 }
 
 // FailNext makes the next n calls of method, in any subscription, fail with
@@ -264,6 +227,8 @@ func (f *Fleet) Calls(method string) int {
 // after the failures already asked for. When retryAfter > 0 the error's
 // response carries it: a Retry-After header in whole seconds, or a
 // retry-after-ms header when retryAfter is not a whole number of seconds.
+// For BeginCreateOrUpdate it fails the PUT that starts the operation, not
+// its polls; FailUpdate makes an accepted operation fail.
 func (f *Fleet) FailNext(method string, n int, status int, code string, retryAfter time.Duration) {
 	if n <= 0 {
 		return
@@ -292,7 +257,8 @@ func (f *Fleet) ClientOptions() *arm.ClientOptions {
 
 // router is the fleet's policy.Transporter. It counts each request, fails
 // it when FailNext asked for that, and otherwise hands it to the fake
-// servers of the subscription in the request path.
+// servers of the subscription in the request path. The requests of
+// BeginCreateOrUpdate go through serveUpdate.
 type router struct{ f *Fleet }
 
 func (r router) Do(req *http.Request) (*http.Response, error) {
@@ -304,10 +270,35 @@ func (r router) Do(req *http.Request) (*http.Response, error) {
 	if sub == "" {
 		return nil, fleetError{fmt.Errorf("fleet: %s %s names no subscription", req.Method, req.URL.Path)}
 	}
+	if method == beginCreateOrUpdate {
+		return r.f.serveUpdate(sub, req)
+	}
 	if fl, ok := r.f.record(method); ok {
 		return nil, injected(req, fl)
 	}
+	if method == listMaintenanceConfigs && !r.f.hasClusterOf(req.URL.Path) {
+		// Here, not in the fake: the fake keeps a pager that ended in an
+		// error and answers every later list of the same cluster with
+		// "fake paged response is empty".
+		return nil, injected(req, failure{status: http.StatusNotFound, code: "ResourceNotFound"})
+	}
 	return r.f.server(sub).Do(req)
+}
+
+const listMaintenanceConfigs = "MaintenanceConfigurationsClient.NewListByManagedClusterPager"
+
+// hasClusterOf reports whether the cluster whose maintenance
+// configurations path lists exists.
+func (f *Fleet) hasClusterOf(path string) bool {
+	if i := strings.Index(strings.ToLower(path), "/maintenanceconfigurations"); i >= 0 {
+		path = path[:i]
+	}
+	id, err := armid.ParseCluster(path)
+	if err != nil {
+		return false
+	}
+	_, ok := f.lookup(id)
+	return ok
 }
 
 // record counts a request for method and returns the failure it must end
@@ -316,21 +307,26 @@ func (f *Fleet) record(method string) (failure, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[method]++
-	q := f.failures[method]
-	if len(q) == 0 {
-		return failure{}, false
+	fl, rest, ok := next(f.failures[method])
+	if len(rest) == 0 {
+		delete(f.failures, method)
+	} else {
+		f.failures[method] = rest
 	}
-	fl := q[0]
+	return fl, ok
+}
+
+// next takes one failure off the queue q.
+func next(q []failure) (fl failure, rest []failure, ok bool) {
+	if len(q) == 0 {
+		return failure{}, q, false
+	}
+	fl = q[0]
 	q[0].left--
 	if q[0].left == 0 {
 		q = q[1:]
 	}
-	if len(q) == 0 {
-		delete(f.failures, method)
-	} else {
-		f.failures[method] = q
-	}
-	return fl, true
+	return fl, q, true
 }
 
 // injected returns the error the fake servers return for fl, built with the
@@ -352,12 +348,11 @@ func injected(req *http.Request, fl failure) error {
 }
 
 // server returns the fake servers of subscription, creating them on first
-// use. This is the one place that wires the fleet to fake servers: other
-// armcontainerservice operations (BeginCreateOrUpdate through
-// azfake.PollerResponder, maintenance configurations) are further fields of
-// this ServerFactory; another SDK's fakes (armauthorization role
-// assignments) get their own factory here, chosen by the client name in the
-// router.
+// use. This is the one place that wires the fleet to fake servers; another
+// SDK's fakes (armauthorization role assignments) get their own factory
+// here, chosen by the client name in the router. The servers live as long
+// as the fleet: the fake keeps the state of running operations in them, so
+// a client created later can resume polling one.
 func (f *Fleet) server(subscription string) policy.Transporter {
 	k := strings.ToLower(subscription)
 	f.mu.Lock()
@@ -366,7 +361,13 @@ func (f *Fleet) server(subscription string) policy.Transporter {
 		return s
 	}
 	s := fake.NewServerFactoryTransport(&fake.ServerFactory{
-		ManagedClustersServer: fake.ManagedClustersServer{Get: f.fakeGet(subscription)},
+		ManagedClustersServer: fake.ManagedClustersServer{
+			Get:                 f.fakeGet(subscription),
+			BeginCreateOrUpdate: f.fakeBeginCreateOrUpdate(subscription),
+		},
+		MaintenanceConfigurationsServer: fake.MaintenanceConfigurationsServer{
+			NewListByManagedClusterPager: f.fakeListMaintenanceConfigs(subscription),
+		},
 	})
 	f.servers[k] = s
 	return s
@@ -383,6 +384,24 @@ func (f *Fleet) fakeGet(subscription string) func(context.Context, string, strin
 		}
 		resp.SetResponse(http.StatusOK, armcontainerservice.ManagedClustersClientGetResponse{ManagedCluster: mc}, nil)
 		return resp, errResp
+	}
+}
+
+// fakeListMaintenanceConfigs serves
+// MaintenanceConfigurationsClient.NewListByManagedClusterPager for
+// subscription: one page with the cluster's configurations, maybe none.
+// (The router answers for a missing cluster.)
+func (f *Fleet) fakeListMaintenanceConfigs(subscription string) func(string, string, *armcontainerservice.MaintenanceConfigurationsClientListByManagedClusterOptions) azfake.PagerResponder[armcontainerservice.MaintenanceConfigurationsClientListByManagedClusterResponse] {
+	return func(rg, name string, _ *armcontainerservice.MaintenanceConfigurationsClientListByManagedClusterOptions) (resp azfake.PagerResponder[armcontainerservice.MaintenanceConfigurationsClientListByManagedClusterResponse]) {
+		f.mu.Lock()
+		cfgs := f.maintenance[key(guard.ClusterID{Subscription: subscription, ResourceGroup: rg, Name: name})]
+		f.mu.Unlock()
+		page := armcontainerservice.MaintenanceConfigurationListResult{Value: []*armcontainerservice.MaintenanceConfiguration{}}
+		for i := range cfgs {
+			page.Value = append(page.Value, &cfgs[i]) // the fake only marshals them
+		}
+		resp.AddPage(http.StatusOK, armcontainerservice.MaintenanceConfigurationsClientListByManagedClusterResponse{MaintenanceConfigurationListResult: page}, nil)
+		return resp
 	}
 }
 
