@@ -1,5 +1,5 @@
 # The two commands of the README's quick start.
-.PHONY: demo test bench build
+.PHONY: demo test bench build package
 
 # The flagging and remediation pipeline on a simulated fleet; no Azure account.
 demo:
@@ -16,3 +16,13 @@ bench:
 
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/aksguard ./cmd/aksguard
+
+# The function app as the Functions host expects it: host.json, the Linux
+# binary and one folder per function at the root. Zip-deploy dist/ or run
+# `func start` in it.
+package:
+	rm -rf dist && mkdir -p dist
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o dist/aksguard ./cmd/aksguard
+	cp host.json dist/
+	cp -r functions/* dist/
+	cd dist && zip -qr ../dist/aksguard.zip . -x aksguard.zip

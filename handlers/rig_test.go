@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
+	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -63,8 +65,10 @@ func newRig(t *testing.T, opts ...rigOption) *rig {
 	}
 	r := &rig{t: t, fleet: fleet, store: memory.NewStore(), queue: memory.NewQueue(), alerts: &memory.Alerts{},
 		clock: &clock{now: t0}, logs: &syncBuffer{}}
+	directory := graph.NewSim()
+	t.Cleanup(directory.Close)
 	cfg := guard.Config{Clusters: fleet.Client(), Store: r.store, Queue: r.queue, Alerts: r.alerts, Now: r.clock.Now,
-		Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}}
+		Directory: directory.Client(), Roles: rbac.NewSim().Client(), Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}}
 	o := Options{Log: slog.New(slog.NewJSONHandler(r.logs, nil))}
 	for _, opt := range opts {
 		opt(&o, &cfg)

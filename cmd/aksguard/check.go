@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/clusterjson"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -44,6 +46,12 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "aksguard check: %s: no clusters in the input\n", name)
 		return exitUsage
 	}
+	for _, r := range recs {
+		if why := notCluster(r); why != "" {
+			fmt.Fprintf(stderr, "aksguard check: %s: %s: %s\n", name, r.Path, why)
+			return exitUsage
+		}
+	}
 	lines := make([]checkLine, 0, len(recs))
 	code := exitOK
 	for _, r := range recs {
@@ -71,6 +79,31 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	printCheckTable(stdout, lines)
 	return code
 }
+
+// notCluster says why a record is another ARM resource, such as a
+// maintenance configuration or a role assignment, and is empty for a
+// cluster or a body without type and id (a PUT request). Other resources are
+// bad input, not clusters of unknown verdict.
+func notCluster(r clusterjson.Record) string {
+	if t := r.Cluster.Type; t != "" && !strings.EqualFold(t, clusterType) {
+		return "resource type " + t + " is not " + clusterType
+	}
+	if r.RawID == "" {
+		return ""
+	}
+	_, child, err := armid.ClusterOf(r.RawID)
+	switch {
+	case errors.Is(err, armid.ErrNotCluster):
+		return err.Error()
+	case err == nil && child != "":
+		return fmt.Sprintf("resource ID %q is a %s under a managed cluster, not the cluster", r.RawID, child)
+	}
+	return ""
+}
+
+// clusterType is the ARM type of an AKS cluster, compared
+// case-insensitively: Resource Graph spells it in lower case.
+const clusterType = "Microsoft.ContainerService/managedClusters"
 
 func printCheckTable(w io.Writer, lines []checkLine) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

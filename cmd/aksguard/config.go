@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/aksguard/aksguard/pkg/guard"
 )
 
 // setting is one app setting the code reads. The README's configuration
@@ -32,6 +35,12 @@ const (
 	envPrincipalID  = "AKSGUARD_PRINCIPAL_ID"
 	envClientID     = "AZURE_CLIENT_ID"
 	envDebounce     = "AKSGUARD_DEBOUNCE"
+	envMode         = "AKSGUARD_MODE"
+	envEnforceIn    = "AKSGUARD_ENFORCE_SCOPES"
+	envApprovers    = "AKSGUARD_APPROVERS"
+	envMaxUpdating  = "AKSGUARD_MAX_UPDATING"
+	envUserAssigned = "AKSGUARD_USER_ASSIGNED_IDENTITY"
+	envRoleScopes   = "AKSGUARD_ROLE_SCOPES"
 	envLogLevel     = "AKSGUARD_LOG_LEVEL"
 	envSiteName     = "WEBSITE_SITE_NAME"
 	envIdentity     = "IDENTITY_ENDPOINT"
@@ -54,6 +63,12 @@ var settings = []setting{
 	{envPrincipalID, true, false, "object id of the guard's managed identity: events it caused are ignored"},
 	{envClientID, false, false, "client id of the guard's user-assigned managed identity (used to authenticate, and its events are ignored)"},
 	{envDebounce, false, false, "how long events after a cluster read are folded into one re-check; default 60s"},
+	{envMode, false, false, "dry-run (default: plan, record and alert, change nothing) or enforce"},
+	{envEnforceIn, false, false, "comma-separated subscriptions or resource groups (/subscriptions/<id>[/resourceGroups/<name>]) where enforce applies; elsewhere jobs run dry; empty means everywhere"},
+	{envApprovers, false, false, "comma-separated object ids whose approvals count; empty allows anyone who may tag the cluster"},
+	{envMaxUpdating, false, false, "how many clusters may be updated at once; default 3"},
+	{envUserAssigned, false, false, "resource ID of the user-assigned identity for clusters with a custom private DNS zone that name none with the aksguard-identity tag"},
+	{envRoleScopes, false, false, "comma-separated extra subscriptions (/subscriptions/<id>) where a service principal's role assignments are looked up, besides the cluster's own"},
 	{envLogLevel, false, false, "debug, info (default), warn or error"},
 }
 
@@ -71,6 +86,12 @@ type config struct {
 	debounce     time.Duration
 	logLevel     slog.Level
 	inAzure      bool
+	mode         guard.Mode
+	enforceIn    []string
+	approvers    []string
+	maxUpdating  int
+	userAssigned string
+	roleScopes   []string
 }
 
 // loadConfig reads and checks the settings serve needs. Its error lists
@@ -106,6 +127,20 @@ func loadConfig(getenv env) (config, error) {
 			problems = append(problems, fmt.Sprintf("%s=%q is not a positive duration such as 60s", envDebounce, v))
 		}
 		c.debounce = d
+	}
+	switch c.mode = guard.Mode(strings.TrimSpace(getenv(envMode))); c.mode {
+	case "", guard.ModeDryRun, guard.ModeEnforce:
+	default:
+		problems = append(problems, fmt.Sprintf("%s=%q is neither dry-run nor enforce", envMode, c.mode))
+	}
+	c.enforceIn, c.approvers, c.roleScopes = splitList(getenv(envEnforceIn)), splitList(getenv(envApprovers)), splitList(getenv(envRoleScopes))
+	c.userAssigned = strings.TrimSpace(getenv(envUserAssigned))
+	if v := getenv(envMaxUpdating); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			problems = append(problems, fmt.Sprintf("%s=%q is not a positive number", envMaxUpdating, v))
+		}
+		c.maxUpdating = n
 	}
 	if v := getenv(envLogLevel); v != "" {
 		if err := c.logLevel.UnmarshalText([]byte(v)); err != nil {

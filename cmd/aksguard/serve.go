@@ -13,7 +13,9 @@ import (
 	"github.com/aksguard/aksguard/handlers"
 	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/eventgrid"
+	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/servicebus"
 	"github.com/aksguard/aksguard/pkg/tablestore"
 )
@@ -77,14 +79,26 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	if err != nil {
 		return nil, nil, err
 	}
+	directory, err := graph.New(cred, nil)
+	if err != nil {
+		return nil, nil, err
+	}
 	guardSvc, err := guard.New(guard.Config{
-		Clusters: aks.New(cred, nil),
-		Store:    store,
-		Queue:    queue,
-		Alerts:   alerts,
-		Self:     cfg.self,
-		Debounce: cfg.debounce,
-		Log:      log,
+		Clusters:             aks.New(cred, nil),
+		Store:                store,
+		Queue:                queue,
+		Alerts:               alerts,
+		Directory:            directory,
+		Roles:                rbac.New(cred, nil),
+		Self:                 cfg.self,
+		Debounce:             cfg.debounce,
+		Mode:                 cfg.mode,
+		EnforceScopes:        cfg.enforceIn,
+		Approvers:            cfg.approvers,
+		MaxUpdating:          cfg.maxUpdating,
+		UserAssignedIdentity: cfg.userAssigned,
+		RoleScopes:           cfg.roleScopes,
+		Log:                  log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -24,8 +24,10 @@ import (
 	"github.com/aksguard/aksguard/handlers"
 	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/armid"
+	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
+	"github.com/aksguard/aksguard/pkg/rbac"
 )
 
 //go:embed fleet.json
@@ -63,6 +65,7 @@ type ClusterState struct {
 type run struct {
 	o      Options
 	fleet  *aks.Fleet
+	roles  *rbac.Sim
 	store  guard.Store
 	queue  *memory.Queue
 	alerts *memory.Alerts
@@ -72,13 +75,37 @@ type run struct {
 	events int
 }
 
+// directoryData is what the fleet file says about Entra ID and RBAC.
+type directoryData struct {
+	ServicePrincipals []guard.Principal      `json:"servicePrincipals"`
+	RoleAssignments   []guard.RoleAssignment `json:"roleAssignments"`
+}
+
+// Subscriptions of the demo fleet: changes are enforced in prod only.
+const (
+	prodSubscription = "/subscriptions/7081f3a5-4a28-420f-983d-d492b49d20a2"
+)
+
 // Run plays the scenario and prints what happened.
 func Run(ctx context.Context, o Options) error {
 	fleet, err := aks.LoadFleet(bytes.NewReader(fleetFile))
 	if err != nil {
 		return err
 	}
-	r := &run{o: o, fleet: fleet, store: o.Store, queue: memory.NewQueue(), alerts: &memory.Alerts{}, clock: &clock{now: start}}
+	// AKS takes a few polls to migrate a cluster; the guard polls briefly
+	// per invocation and resumes from the stored token.
+	fleet.SetUpdatePolls(3)
+	var dir directoryData
+	if err := json.Unmarshal(fleetFile, &dir); err != nil {
+		return fmt.Errorf("read the fleet file's directory: %w", err)
+	}
+	directory := graph.NewSim(dir.ServicePrincipals...)
+	defer directory.Close()
+	roles := rbac.NewSim()
+	for _, a := range dir.RoleAssignments {
+		roles.Add(a)
+	}
+	r := &run{o: o, fleet: fleet, roles: roles, store: o.Store, queue: memory.NewQueue(), alerts: &memory.Alerts{}, clock: &clock{now: start}}
 	if r.store == nil {
 		r.store = memory.NewStore()
 	}
@@ -86,13 +113,20 @@ func Run(ctx context.Context, o Options) error {
 		r.o.Log = slog.New(slog.DiscardHandler)
 	}
 	svc, err := guard.New(guard.Config{
-		Clusters: fleet.Client(),
-		Store:    r.store,
-		Queue:    r.queue,
-		Alerts:   r.alerts,
-		Now:      r.clock.Now,
-		Self:     []string{guardMI.objectID, guardClientID},
-		Log:      r.o.Log,
+		Clusters:      fleet.Client(),
+		Store:         r.store,
+		Queue:         r.queue,
+		Alerts:        r.alerts,
+		Directory:     directory.Client(),
+		Roles:         roles.Client(),
+		Now:           r.clock.Now,
+		Self:          []string{guardMI.objectID, guardClientID},
+		Mode:          guard.ModeEnforce,
+		EnforceScopes: []string{prodSubscription},
+		Approvers:     []string{dana.objectID},
+		RoleScopes:    []string{prodSubscription},
+		PollWait:      time.Millisecond,
+		Log:           r.o.Log,
 	})
 	if err != nil {
 		return err
@@ -177,7 +211,29 @@ func (r *run) summary(ctx context.Context) error {
 		}
 		tw.Flush()
 	}
+	if err := r.trail(ctx, "payments-prod-weu"); err != nil {
+		return err
+	}
 	return r.totals()
+}
+
+// trail prints one cluster's audit trail: every decision, who or what
+// caused it, and why.
+func (r *run) trail(ctx context.Context, name string) error {
+	id, err := armid.ParseCluster(r.id(name))
+	if err != nil {
+		return err
+	}
+	entries, err := r.store.Audit(ctx, id)
+	if err != nil {
+		return fmt.Errorf("read the audit trail of %s: %w", name, err)
+	}
+	w := r.o.Timeline
+	fmt.Fprintf(w, "\nAudit trail of %s\n", name)
+	for _, e := range entries {
+		fmt.Fprintf(w, "  %s  %-18s %-28s %s\n", e.At.Format("15:04:05"), e.Action, e.Actor, e.Detail)
+	}
+	return nil
 }
 
 // totals prints the counts that show the pipeline did each thing once.
@@ -198,8 +254,8 @@ func (r *run) totals() error {
 	}
 	sort.Strings(outcomes)
 	w := r.o.Timeline
-	fmt.Fprintf(w, "\nTotals: %d ARM cluster reads for %d events; %d queue messages sent; %d dead-lettered\n",
-		r.fleet.Calls("Get"), r.events+1, len(r.queue.Sent()), len(r.host.dead))
+	fmt.Fprintf(w, "\nTotals: %d ARM cluster reads for %d events; %d cluster updates (PUT); %d role assignments created; %d queue messages sent; %d dead-lettered\n",
+		r.fleet.Calls("Get"), r.events+1, r.fleet.Calls("BeginCreateOrUpdate"), r.roles.Calls("Create"), len(r.queue.Sent()), len(r.host.dead))
 	fmt.Fprintf(w, "Alerts: %s\n", strings.Join(alerts, ", "))
 	fmt.Fprintf(w, "Outcomes: %s\n", strings.Join(outcomes, ", "))
 	return nil

@@ -17,6 +17,7 @@ const (
 	opWrite     = "Microsoft.ContainerService/managedClusters/write"
 	opPoolWrite = "Microsoft.ContainerService/managedClusters/agentPools/write"
 	opDelete    = "Microsoft.ContainerService/managedClusters/delete"
+	opTags      = "Microsoft.Resources/tags/write"
 	evWrite     = "Microsoft.Resources.ResourceWriteSuccess"
 	evDelete    = "Microsoft.Resources.ResourceDeleteSuccess"
 )
@@ -82,8 +83,33 @@ func (r *run) scenario(ctx context.Context) error {
 	if err := r.advance(ctx, 2*time.Minute); err != nil {
 		return err
 	}
-	r.say(2*time.Minute, "Nobody approves: over the next hour the parked jobs re-check their approval with back-off")
-	return r.advance(ctx, time.Hour+time.Minute)
+	r.say(5*time.Minute, "Dana approves three clusters with the tag aksguard-remediation=approved; "+
+		"Ravi approves analytics-prod-eus2, but only Dana is on the approver list")
+	var approvals []event
+	for _, a := range []struct {
+		name string
+		by   person
+	}{{"payments-prod-weu", dana}, {"reporting-dev-weu", dana}, {"checkout-prod-neu", dana}, {"analytics-prod-eus2", ravi}} {
+		id := r.id(a.name)
+		r.update(id, func(mc *armcontainerservice.ManagedCluster) {
+			if mc.Tags == nil {
+				mc.Tags = map[string]*string{}
+			}
+			mc.Tags[guard.ApprovalTag] = to.Ptr("approved")
+		})
+		approvals = append(approvals, r.event(evWrite, opTags, id+"/providers/Microsoft.Resources/tags/default", a.by, 5*time.Minute, eventGridObject))
+	}
+	if err := r.send(ctx, approvals...); err != nil {
+		return err
+	}
+
+	r.say(5*time.Minute+10*time.Second, "The approved jobs wake at once and plan: payments-prod-weu (prod, enforce, inside its Friday window) "+
+		"is migrated, reporting-dev-weu (non-prod) runs dry, checkout-prod-neu is blocked by its custom private DNS zone")
+	if err := r.advance(ctx, 10*time.Minute); err != nil {
+		return err
+	}
+	r.say(10*time.Minute, "Nobody approves billing-prod-weu: over the next hour its job re-checks the approval with back-off")
+	return r.advance(ctx, time.Hour+10*time.Minute)
 }
 
 // say sets the simulated clock to the step's time and prints its heading.
@@ -118,7 +144,7 @@ func (r *run) send(ctx context.Context, evs ...event) error {
 		if err != nil {
 			return err
 		}
-		name := e.resource[strings.LastIndex(e.resource, "/")+1:]
+		name := resourceName(e.resource)
 		r.print(r.clock.Now(), "ClusterEvents", fmt.Sprintf("%s %s %s by %s", e.id, shortOp(e.operation), name, e.by.display()), a)
 	}
 	return nil
@@ -156,6 +182,12 @@ func trimLog(l string) string {
 func shortOp(op string) string {
 	op = strings.TrimPrefix(op, "Microsoft.ContainerService/")
 	return strings.TrimPrefix(op, "Microsoft.")
+}
+
+// resourceName names the cluster (or other resource) an event is about.
+func resourceName(resource string) string {
+	resource = strings.TrimSuffix(resource, "/providers/Microsoft.Resources/tags/default")
+	return resource[strings.LastIndex(resource, "/")+1:]
 }
 
 func (p person) display() string {

@@ -57,7 +57,8 @@ func TestDecide(t *testing.T) {
 		{"open and unknown stays open", open, unknown, FindingOpen, ResultEvaluated, []string{"audit:evaluated"}, true},
 		{"resolved and SP again reopens", Finding{Cluster: cluster, State: FindingResolved, JobID: "j1"}, spC, FindingOpen, ResultFlagged,
 			[]string{"audit:flagged", "job:awaiting-approval", "message:job", "alert:aksguard.cluster.flagged"}, true},
-		{"exempt stays exempt", Finding{Cluster: cluster, State: FindingExempt}, spC, FindingExempt, ResultEvaluated, []string{"audit:evaluated"}, true},
+		{"exempt stays exempt", Finding{Cluster: cluster, State: FindingExempt, Approval: &Approval{Value: "exempt:lab", Status: ApprovalExempt}},
+			ptr(tagged("exempt:lab")), FindingExempt, ResultEvaluated, []string{"audit:evaluated"}, true},
 		{"open and deleted resolves", open, nil, FindingResolved, ResultResolved,
 			[]string{"audit:resolved", "alert:aksguard.cluster.resolved", "message:job"}, true},
 		{"clear and deleted", Finding{Cluster: cluster, State: FindingClear}, nil, FindingDeleted, ResultResolved, []string{"audit:deleted"}, true},
@@ -69,7 +70,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			next, out, saved := decide(tt.prior, tt.cluster, now, cause{id: "e1", what: "event"}, time.Minute)
+			next, out, saved := decide(tt.prior, tt.cluster, now, cause{id: "e1", what: "event"}, rules{debounce: time.Minute})
 			if next.State != tt.state || out.Result != tt.result || saved != tt.saved {
 				t.Errorf("decide() = state %s, result %s, saved %v; want %s, %s, %v", next.State, out.Result, saved, tt.state, tt.result, tt.saved)
 			}
@@ -81,7 +82,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideFlagDetails(t *testing.T) {
-	next, out, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event", actor: Actor{UPN: "dana@contoso.com"}}, time.Minute)
+	next, out, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event", actor: Actor{UPN: "dana@contoso.com"}}, rules{debounce: time.Minute})
 	wantJob := newJobID(cluster, now)
 	if next.JobID != wantJob || out.JobID != wantJob {
 		t.Errorf("job id = %q, outcome %q; want %q", next.JobID, out.JobID, wantJob)
@@ -99,12 +100,15 @@ func TestDecideFlagDetails(t *testing.T) {
 	if alert.Data.Actor != "dana@contoso.com" || alert.Data.ClusterID != cluster.String() || alert.Data.JobID != wantJob {
 		t.Errorf("alert data = %+v", alert.Data)
 	}
-	// The same decision made again (a retry) names the same records.
-	again, _, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event"}, time.Minute)
-	if diff := cmp.Diff(effectIDs(next.Outbox), effectIDs(again.Outbox)); diff != "" {
+	// The same decision made again (after a conflict) names the same job,
+	// message and alert, so nothing is created twice.
+	again, _, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event"}, rules{debounce: time.Minute})
+	if diff := cmp.Diff(effectIDs(next.Outbox[1:]), effectIDs(again.Outbox[1:])); diff != "" {
 		t.Errorf("a repeated decision names other records (-first +again):\n%s", diff)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func effectIDs(out []Effect) []string {
 	var ids []string
@@ -115,7 +119,7 @@ func effectIDs(out []Effect) []string {
 }
 
 func TestBackoff(t *testing.T) {
-	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}})
+	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}, Directory: nilDirectory{}, Roles: nilRoles{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,15 +136,17 @@ func TestBackoff(t *testing.T) {
 
 func TestNewNamesMissingPorts(t *testing.T) {
 	_, err := New(Config{Store: nilStore{}})
-	if err == nil || err.Error() != "guard: missing Clusters, Queue, Alerts" {
+	if err == nil || err.Error() != "guard: missing Alerts, Clusters, Directory, Queue, Roles" {
 		t.Errorf("New() error = %v, want it to name the missing ports", err)
 	}
 }
 
 // The nil ports only satisfy New; the tests above never call them.
 type (
-	nilClusters struct{ Clusters }
-	nilStore    struct{ Store }
-	nilQueue    struct{ Queue }
-	nilAlerts   struct{ Alerts }
+	nilClusters  struct{ Clusters }
+	nilStore     struct{ Store }
+	nilQueue     struct{ Queue }
+	nilAlerts    struct{ Alerts }
+	nilDirectory struct{ Directory }
+	nilRoles     struct{ Roles }
 )

@@ -34,6 +34,8 @@ type Finding struct {
 	ClosedAt      time.Time
 	// JobID is the remediation job opened when the cluster was flagged.
 	JobID string
+	// Approval is the approval tag as last seen, nil before it was ever set.
+	Approval *Approval
 	// RecheckAt is when an already scheduled re-evaluation runs; events
 	// arriving before it are coalesced into it.
 	RecheckAt time.Time

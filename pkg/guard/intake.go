@@ -3,15 +3,9 @@ package guard
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
-
-// ApprovalTag is the cluster tag a person sets to approve or exempt a
-// remediation.
-const ApprovalTag = "aksguard-remediation"
 
 // cause is why the guard looked at a cluster: an event or a queue message.
 type cause struct {
@@ -51,10 +45,10 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
 		return Outcome{Result: ResultIgnored, Cluster: ev.Cluster, Detail: "caused by the guard's own identity"}, nil
 	}
 	switch ev.Action {
-	case ActionEvaluate:
-		return s.evaluate(ctx, ev.Cluster, eventCause(ev), true)
-	case ActionApprovalCheck, ActionClose:
-		return s.evaluate(ctx, ev.Cluster, eventCause(ev), false)
+	case ActionEvaluate, ActionApprovalCheck, ActionClose:
+		// Only writes are coalesced: an approval or a deletion is read at once.
+		out, _, err := s.evaluate(ctx, ev.Cluster, eventCause(ev), ev.Action == ActionEvaluate)
+		return out, err
 	}
 	return Outcome{Result: ResultRejected, Cluster: ev.Cluster, Detail: "unknown action " + string(ev.Action)}, nil
 }
@@ -88,17 +82,32 @@ func (s *Service) drainFinding(ctx context.Context, f *Finding) error {
 // evaluate reads the cluster from ARM and records what its verdict means.
 // With coalesce, an event that an earlier read already covers is dropped,
 // and events shortly after a read are folded into one scheduled
-// re-evaluation, so a burst costs at most two ARM reads.
-func (s *Service) evaluate(ctx context.Context, id ClusterID, why cause, coalesce bool) (Outcome, error) {
+// re-evaluation, so a burst costs at most two ARM reads. It returns the
+// cluster it read, nil when it read none or the cluster is gone.
+func (s *Service) evaluate(ctx context.Context, id ClusterID, why cause, coalesce bool) (Outcome, *Cluster, error) {
+	return s.record(ctx, id, why, coalesce, nil)
+}
+
+// readResult is a cluster read already made: the cluster, or gone.
+type readResult struct {
+	cluster *Cluster
+	gone    bool
+}
+
+// record is evaluate with an optional read made by the caller.
+func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce bool, pre *readResult) (Outcome, *Cluster, error) {
 	var cluster *Cluster // read at most once, whatever the conflicts
 	gone := false
+	if pre != nil {
+		cluster, gone = pre.cluster, pre.gone
+	}
 	for attempt := 0; attempt <= maxConflicts; attempt++ {
 		f, err := s.loadFinding(ctx, id)
 		if err != nil {
-			return Outcome{}, err
+			return Outcome{}, nil, err
 		}
 		if err := s.drainFinding(ctx, &f); err != nil {
-			return Outcome{}, err
+			return Outcome{}, nil, err
 		}
 		now := s.now()
 		if coalesce && cluster == nil && !gone {
@@ -107,7 +116,7 @@ func (s *Service) evaluate(ctx context.Context, id ClusterID, why cause, coalesc
 				continue
 			}
 			if err != nil || done {
-				return out, err
+				return out, nil, err
 			}
 		}
 		if cluster == nil && !gone {
@@ -118,27 +127,28 @@ func (s *Service) evaluate(ctx context.Context, id ClusterID, why cause, coalesc
 			case kind == KindNotFound:
 				gone = true
 			case kind == KindTransient:
-				return Outcome{}, fmt.Errorf("read cluster %s: %w", id, err)
+				return Outcome{}, nil, fmt.Errorf("read cluster %s: %w", id, err)
 			default:
-				return s.unreadable(ctx, id, why, err)
+				out, err := s.unreadable(ctx, id, why, err)
+				return out, nil, err
 			}
 		}
-		next, out, changed := decide(f, cluster, now, why, s.debounce)
+		next, out, changed := decide(f, cluster, now, why, rules{debounce: s.debounce, approvers: s.approvers})
 		if !changed {
-			return out, nil
+			return out, cluster, nil
 		}
 		if err := s.store.SaveFinding(ctx, &next); err != nil {
 			if KindOf(err) == KindConflict {
 				continue
 			}
-			return Outcome{}, fmt.Errorf("save finding %s: %w", id, err)
+			return Outcome{}, nil, fmt.Errorf("save finding %s: %w", id, err)
 		}
 		if err := s.drainFinding(ctx, &next); err != nil {
-			return Outcome{}, err
+			return Outcome{}, nil, err
 		}
-		return out, nil
+		return out, cluster, nil
 	}
-	return Outcome{}, Errorf(KindTransient, "finding %s changed by others %d times in a row", id, maxConflicts)
+	return Outcome{}, nil, Errorf(KindTransient, "finding %s changed by others %d times in a row", id, maxConflicts)
 }
 
 // coalesce decides whether an event needs a fresh ARM read. done is true
@@ -194,133 +204,8 @@ func (s *Service) unreadable(ctx context.Context, id ClusterID, why cause, readE
 	return Outcome{Result: ResultFailed, Cluster: id, Detail: detail}, nil
 }
 
-// decide is the intake's rule book: given the stored finding and the cluster
-// as ARM returned it (nil when ARM says it does not exist), it returns the
-// next finding with its effects in the outbox, and whether anything must be
-// saved.
-func decide(f Finding, c *Cluster, now time.Time, why cause, debounce time.Duration) (Finding, Outcome, bool) {
-	id := f.Cluster
-	next := f
-	next.Outbox = slices.Clone(f.Outbox)
-	next.LastEvaluated = now
-	if next.FirstSeen.IsZero() {
-		next.FirstSeen = now
-	}
-	if !next.RecheckAt.After(now) {
-		next.RecheckAt = time.Time{}
-	}
-	out := Outcome{Cluster: id, JobID: f.JobID}
-	audit := func(action, detail string) {
-		next.Outbox = append(next.Outbox, Effect{Audit: &AuditEntry{
-			Cluster: id, Key: auditKey(now, action, why.id), At: now, Action: action,
-			Actor: why.actorName(), Cause: why.String(), Detail: detail, JobID: next.JobID,
-		}})
-	}
-	alert := func(t AlertType, summary string) {
-		next.Outbox = append(next.Outbox, Effect{Alert: &Alert{
-			ID: alertID(t, id, now), Type: t, Cluster: id, Time: now,
-			Data: AlertData{ClusterID: id.String(), Summary: summary, Verdict: next.Verdict, Reasons: next.Reasons,
-				Finding: string(next.State), JobID: next.JobID, Actor: why.actorName()},
-		}})
-	}
-	wakeJob := func(reason string) {
-		if next.JobID == "" {
-			return
-		}
-		next.Outbox = append(next.Outbox, Effect{Message: &Message{
-			ID: next.JobID + "-" + shortHash(reason, strconv.FormatInt(now.UnixNano(), 10)), Kind: MessageJob,
-			Cluster: id, JobID: next.JobID, Reason: reason,
-		}})
-	}
-
-	if c == nil {
-		switch f.State {
-		case "":
-			return f, Outcome{Result: ResultIgnored, Cluster: id, Detail: "cluster not found"}, false
-		case FindingOpen:
-			next.State = FindingResolved
-			next.Resolution = resolutionDeleted
-			next.ClosedAt = now
-			audit("resolved", resolutionDeleted)
-			alert(AlertResolved, "AKS cluster "+id.Name+" was deleted; its finding is closed")
-			wakeJob(resolutionDeleted)
-		default:
-			if f.State == FindingDeleted || f.Resolution == resolutionDeleted {
-				return f, Outcome{Result: ResultDuplicate, Cluster: id, Detail: "cluster already recorded as deleted"}, false
-			}
-			next.State = FindingDeleted
-			next.Resolution = resolutionDeleted
-			next.ClosedAt = now
-			audit("deleted", resolutionDeleted)
-		}
-		out.Result = ResultResolved
-		out.Detail = resolutionDeleted
-		return next, out, true
-	}
-
-	ev := Evaluate(*c)
-	next.Verdict = ev.Verdict
-	next.Reasons = ev.Reasons
-	next.SPClientID = ""
-	if ev.Verdict.Flagged() {
-		next.SPClientID = strings.TrimSpace(c.ServicePrincipalClientID)
-	}
-	verdict := string(ev.Verdict) + ": " + strings.Join(ev.Reasons, "; ")
-	out.Detail = verdict
-
-	switch {
-	case f.State == FindingExempt:
-		audit("evaluated", "exempt; "+verdict)
-		out.Result = ResultEvaluated
-	case ev.Verdict.Flagged() && f.State == FindingOpen:
-		audit("evaluated", "still flagged; "+verdict)
-		out.Result = ResultEvaluated
-	case ev.Verdict.Flagged():
-		wake := now.Add(debounce)
-		next.State = FindingOpen
-		next.FlaggedAt = now
-		next.ClosedAt = time.Time{}
-		next.Resolution = ""
-		next.JobID = newJobID(id, now)
-		next.RecheckAt = wake
-		out.JobID = next.JobID
-		audit("flagged", verdict)
-		next.Outbox = append(next.Outbox,
-			Effect{Job: &Job{Cluster: id, ID: next.JobID, State: JobAwaitingApproval, CreatedAt: now, UpdatedAt: now,
-				NextWake: wake, WakeSeq: 1, Outcome: awaitingApproval}},
-			Effect{Message: &Message{ID: next.JobID + "-wake-1", Kind: MessageJob, Cluster: id, JobID: next.JobID,
-				Seq: 1, Reason: "job created", NotBefore: wake}})
-		alert(AlertFlagged, flaggedSummary(id, ev.Verdict, next.SPClientID, next.JobID))
-		out.Result = ResultFlagged
-	case ev.Verdict.Compliant() && f.State == FindingOpen:
-		next.State = FindingResolved
-		next.Resolution = "now uses a managed identity"
-		next.ClosedAt = now
-		audit("resolved", verdict)
-		alert(AlertResolved, "AKS cluster "+id.Name+" now uses a managed identity; its finding is closed")
-		wakeJob("finding resolved")
-		out.Result = ResultResolved
-	default:
-		if f.State == "" || f.State == FindingDeleted {
-			next.State = FindingClear
-		}
-		audit("evaluated", verdict)
-		out.Result = ResultEvaluated
-	}
-	return next, out, true
-}
-
 const resolutionDeleted = "cluster deleted"
 
 const awaitingApproval = "awaiting approval: tag the cluster " + ApprovalTag + "=approved"
-
-func flaggedSummary(id ClusterID, v Verdict, sp, jobID string) string {
-	if v == VerdictMixed {
-		return "AKS cluster " + id.Name + " has a managed identity but still names service principal " + sp +
-			"; review it by hand (job " + jobID + ")"
-	}
-	return "AKS cluster " + id.Name + " authenticates its control plane with service principal " + sp +
-		"; remediation job " + jobID + " is " + awaitingApproval
-}
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -43,7 +43,19 @@ type Job struct {
 	WakeSeq  int
 	// Attempts counts retries of the current step after transient errors.
 	Attempts int
+	// Mode is the mode the job was planned in.
+	Mode Mode
+	// Approval is the approval the job acted on.
 	Approval *Approval
+	Plan     *Plan
+	// ResumeToken continues polling the AKS update in a later invocation.
+	ResumeToken     string
+	UpdateStartedAt time.Time
+	// Replans counts plans redone because the cluster changed under the job.
+	Replans int
+	// Granted lists the role assignments already granted to the new
+	// identities, by RoleAssignment key.
+	Granted []string
 	// Outcome says in words how the job ended, or why it waits.
 	Outcome string
 	// Error keeps the service error that failed or blocked the job.
@@ -52,10 +64,12 @@ type Job struct {
 	ETag   string
 }
 
-// Approval is the approval tag's value as the guard last read it.
-type Approval struct {
-	Value   string
-	By      Actor
-	At      time.Time
-	EventID string
+// mutating reports whether the job has started changing the cluster: from
+// then on it finishes what it started, whatever happens to the approval.
+func (s JobState) mutating() bool {
+	switch s {
+	case JobUpdating, JobRegranting, JobVerifying:
+		return true
+	}
+	return false
 }

@@ -4,7 +4,30 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+)
+
+// Job step tuning.
+const (
+	// maxSteps bounds the steps one invocation takes; each step's state is
+	// saved before the next begins.
+	maxSteps = 8
+	// maxAttempts bounds retries of one step after transient errors.
+	maxAttempts = 8
+	// maxReplans bounds plans redone because the cluster kept changing.
+	maxReplans = 3
+	// pollEvery is how soon an AKS operation still running is polled again.
+	pollEvery = 30 * time.Second
+	// slotWait is how long a job waits for a free update slot.
+	slotWait = 5 * time.Minute
+	// safetyWake re-wakes a job whose invocation died between steps.
+	safetyWake = 10 * time.Minute
+	// minWindowLeft is how much of a maintenance window must remain for an
+	// update to start in it.
+	minWindowLeft = 30 * time.Minute
+	// updateTimeout fails an update AKS has not finished after this long.
+	updateTimeout = 3 * time.Hour
 )
 
 // HandleMessage applies one queue message. It returns an error only when
@@ -17,7 +40,8 @@ func (s *Service) HandleMessage(ctx context.Context, m Message) (Outcome, error)
 	case m.Cluster.IsZero():
 		return Outcome{Result: ResultRejected, Detail: "message names no cluster"}, nil
 	case m.Kind == MessageEvaluate:
-		return s.evaluate(ctx, m.Cluster, why, false)
+		out, _, err := s.evaluate(ctx, m.Cluster, why, false)
+		return out, err
 	case m.Kind == MessageJob && m.JobID != "":
 		return s.runJob(ctx, m, why)
 	case m.Kind == MessageJob:
@@ -48,18 +72,24 @@ func (s *Service) drainJob(ctx context.Context, j *Job) error {
 	return s.drain(ctx, j, reload, save)
 }
 
-// saveJob writes j with its effects and carries them out. A conflict is
-// returned as is, so the caller re-reads and decides again.
-func (s *Service) saveJob(ctx context.Context, j *Job) error {
-	if err := s.store.SaveJob(ctx, j); err != nil {
-		return err
-	}
-	return s.drainJob(ctx, j)
+// run is one wake-up of one job.
+type run struct {
+	s   *Service
+	why cause
+	m   Message
+	// cluster is the cluster as read in this invocation; nil when gone.
+	cluster *Cluster
+	finding Finding
+	// claimed is set when this invocation claimed the update, so it alone
+	// may send the PUT.
+	claimed bool
 }
 
-// runJob wakes a job: it re-evaluates the cluster, then moves the job on.
+// runJob wakes a job: it re-reads the cluster, then moves the job on step
+// by step until it must wait — a scheduled message — or it ends.
 func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, error) {
-	evaluated := false
+	r := &run{s: s, why: why, m: m}
+	read := false
 	for attempt := 0; attempt <= maxConflicts; attempt++ {
 		j, err := s.loadJob(ctx, m.Cluster, m.JobID)
 		if KindOf(err) == KindNotFound {
@@ -69,65 +99,614 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 			return Outcome{}, fmt.Errorf("load job %s: %w", m.JobID, err)
 		}
 		out := Outcome{Cluster: m.Cluster, JobID: j.ID}
-		if j.State.Terminal() {
-			out.Result, out.Detail = ResultDuplicate, "job already "+string(j.State)
-			return out, nil
-		}
 		if m.Seq != 0 && m.Seq != j.WakeSeq {
 			out.Result, out.Detail = ResultDuplicate, fmt.Sprintf("stale timer %d; the job's timer is %d", m.Seq, j.WakeSeq)
 			return out, nil
 		}
-		if !evaluated {
-			if _, err := s.evaluate(ctx, m.Cluster, why, false); err != nil {
+		if j.State.Terminal() {
+			if r.finding, err = s.loadFinding(ctx, m.Cluster); err != nil {
 				return Outcome{}, err
 			}
-			evaluated = true
+			return s.restart(ctx, j, r)
 		}
-		f, err := s.loadFinding(ctx, m.Cluster)
-		if err != nil {
+		if !read {
+			// A cluster ARM cannot serve now is a reason to wait, recorded
+			// as a scheduled retry, not a failed delivery.
+			pre, err := s.readCluster(ctx, m.Cluster)
+			if err != nil {
+				out, serr := r.save(ctx, &j, r.failure(j, "read the cluster", err, s.now()))
+				if KindOf(serr) == KindConflict {
+					continue
+				}
+				return out, serr
+			}
+			if _, _, err := s.record(ctx, m.Cluster, why, false, &pre); err != nil {
+				return Outcome{}, err
+			}
+			r.cluster, read = pre.cluster, true
+		}
+		if r.finding, err = s.loadFinding(ctx, m.Cluster); err != nil {
 			return Outcome{}, err
 		}
-		now := s.now()
-		if f.State != FindingOpen || f.JobID != j.ID {
-			err = s.cancelJob(ctx, &j, f, why, now)
-		} else {
-			out, err = s.park(ctx, &j, m, now)
-		}
+		out, err = r.advance(ctx, &j)
 		if KindOf(err) == KindConflict {
 			continue
 		}
 		if err != nil {
 			return Outcome{}, fmt.Errorf("job %s: %w", j.ID, err)
 		}
-		if j.State == JobCancelled {
-			out.Result, out.Detail = ResultCancelled, j.Outcome
+		if j.State == JobSucceeded && r.cluster != nil {
+			// Record what the job just verified: the finding resolves now,
+			// not at the next event.
+			if _, _, err := s.record(ctx, j.Cluster, why, false, &readResult{cluster: r.cluster}); err != nil {
+				return Outcome{}, err
+			}
 		}
 		return out, nil
 	}
 	return Outcome{}, Errorf(KindTransient, "job %s changed by others %d times in a row", m.JobID, maxConflicts)
 }
 
-// park leaves a job waiting for approval and schedules the next check with
-// back-off, unless a timer is already pending.
-func (s *Service) park(ctx context.Context, j *Job, m Message, now time.Time) (Outcome, error) {
-	out := Outcome{Result: ResultParked, Cluster: j.Cluster, JobID: j.ID}
-	if m.Seq == 0 && j.NextWake.After(now) {
-		out.Detail = "awaiting approval; next check at " + stamp(j.NextWake)
-		return out, nil
+// move is one step of a job: where it goes and what it tells.
+type move struct {
+	state   JobState
+	outcome string
+	// wait is when to wake next; zero goes on at once (or ends the job).
+	wait time.Time
+	// alert is published when the state changes.
+	alert AlertType
+	// err keeps the service error behind a failure or block.
+	err  string
+	edit func(*Job)
+}
+
+// advance takes steps until the job must wait or ends.
+func (r *run) advance(ctx context.Context, j *Job) (Outcome, error) {
+	for range maxSteps {
+		mv, err := r.step(ctx, j)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if mv.state == j.State && mv.wait.IsZero() && mv.edit == nil && mv.outcome == "" {
+			// Nothing to record: a timer is already pending.
+			return r.outcome(*j), nil
+		}
+		if _, err := r.save(ctx, j, mv); err != nil {
+			return Outcome{}, err
+		}
+		if j.State.Terminal() || !mv.wait.IsZero() {
+			return r.outcome(*j), nil
+		}
 	}
-	j.WakeSeq++
-	j.NextWake = now.Add(s.backoff(j.WakeSeq - 1))
-	j.UpdatedAt = now
-	j.Outcome = awaitingApproval
-	j.Outbox = append(j.Outbox, Effect{Message: &Message{
-		ID: j.ID + "-wake-" + strconv.Itoa(j.WakeSeq), Kind: MessageJob, Cluster: j.Cluster, JobID: j.ID,
-		Seq: j.WakeSeq, Reason: "approval re-check", NotBefore: j.NextWake,
-	}})
-	if err := s.saveJob(ctx, j); err != nil {
+	return r.outcome(*j), nil
+}
+
+// save applies a move and writes the job.
+func (r *run) save(ctx context.Context, j *Job, mv move) (Outcome, error) {
+	r.apply(j, mv)
+	if err := r.s.saveJob(ctx, j); err != nil {
 		return Outcome{}, err
 	}
-	out.Detail = "awaiting approval; next check at " + stamp(j.NextWake)
-	return out, nil
+	return r.outcome(*j), nil
+}
+
+// readCluster reads the cluster for a job: a missing cluster is a result,
+// not an error.
+func (s *Service) readCluster(ctx context.Context, id ClusterID) (readResult, error) {
+	c, err := s.clusters.GetCluster(ctx, id)
+	switch {
+	case err == nil:
+		return readResult{cluster: &c}, nil
+	case KindOf(err) == KindNotFound:
+		return readResult{gone: true}, nil
+	}
+	return readResult{}, err
+}
+
+// saveJob writes j with its effects and carries them out. A conflict is
+// returned as is, so the caller re-reads and decides again.
+func (s *Service) saveJob(ctx context.Context, j *Job) error {
+	if err := s.store.SaveJob(ctx, j); err != nil {
+		return err
+	}
+	return s.drainJob(ctx, j)
+}
+
+// apply records a move on the job, with its audit entry, alert and timer.
+func (r *run) apply(j *Job, mv move) {
+	now := r.s.now()
+	prev := j.State
+	if mv.edit != nil {
+		mv.edit(j)
+	}
+	j.State, j.UpdatedAt = mv.state, now
+	if mv.outcome != "" {
+		j.Outcome = mv.outcome
+	}
+	if mv.err != "" {
+		j.Error = mv.err
+	}
+	if mv.state != prev {
+		j.Attempts = 0
+		detail := j.Outcome
+		if j.Error != "" && mv.err != "" {
+			detail += " (" + mv.err + ")"
+		}
+		j.Outbox = append(j.Outbox, Effect{Audit: &AuditEntry{Cluster: j.Cluster, Key: auditKey(now, "job-"+string(mv.state), j.ID),
+			At: now, Action: "job-" + string(mv.state), Actor: r.why.actorName(), Cause: r.why.String(), Detail: detail, JobID: j.ID}})
+		if mv.alert != "" {
+			j.Outbox = append(j.Outbox, Effect{Alert: r.jobAlert(*j, mv.alert, now)})
+		}
+	}
+	if j.State.Terminal() {
+		// Timers still pending find the job ended and stop at once.
+		j.WakeSeq++
+		return
+	}
+	wait := mv.wait
+	if wait.IsZero() && !j.NextWake.After(now) {
+		// Going on at once: should this invocation die before the next
+		// save, this timer picks the job up again.
+		wait = now.Add(safetyWake)
+	}
+	if !wait.IsZero() {
+		j.WakeSeq++
+		j.NextWake = wait
+		j.Outbox = append(j.Outbox, Effect{Message: &Message{
+			ID: j.ID + "-wake-" + strconv.Itoa(j.WakeSeq), Kind: MessageJob, Cluster: j.Cluster, JobID: j.ID,
+			Seq: j.WakeSeq, Reason: string(j.State), NotBefore: wait,
+		}})
+	}
+}
+
+func (r *run) jobAlert(j Job, t AlertType, now time.Time) *Alert {
+	d := AlertData{ClusterID: j.Cluster.String(), Summary: "remediation of " + j.Cluster.Name + ": " + j.Outcome,
+		Finding: string(r.finding.State), Verdict: r.finding.Verdict, JobID: j.ID, JobState: string(j.State), Error: j.Error}
+	if j.Approval != nil {
+		d.Actor = j.Approval.By.String()
+	}
+	if t == AlertPlanned && j.Plan != nil {
+		d.Reasons = j.Plan.Lines()
+	}
+	if t == AlertSucceeded && j.Plan != nil {
+		sp := j.Plan.ServicePrincipal
+		d.FollowUp = "delete the old service principal " + sp.AppID + " once nothing else uses it: az ad sp delete --id " + sp.AppID
+	}
+	return &Alert{ID: alertID(t, j.Cluster, now) + "-" + shortHash(j.ID), Type: t, Cluster: j.Cluster, Time: now, Data: d}
+}
+
+func (r *run) outcome(j Job) Outcome {
+	res := ResultParked
+	switch {
+	case j.State == JobCancelled:
+		res = ResultCancelled
+	case j.State.Terminal():
+		res = Result(j.State)
+	case j.State != JobAwaitingApproval:
+		res = Result(j.State)
+	}
+	return Outcome{Result: res, Cluster: j.Cluster, JobID: j.ID, Detail: j.Outcome}
+}
+
+// step decides the job's next move from its state.
+func (r *run) step(ctx context.Context, j *Job) (move, error) {
+	now := r.s.now()
+	if !j.State.mutating() {
+		if stop, mv := r.stillWanted(*j); stop {
+			return mv, nil
+		}
+	}
+	switch j.State {
+	case JobAwaitingApproval:
+		return r.awaitingApproval(ctx, *j, now), nil
+	case JobPlanned, JobWaitingWindow:
+		return r.ready(ctx, *j, now), nil
+	case JobGrantingRoles:
+		return r.grantAhead(ctx, *j, now), nil
+	case JobUpdating:
+		return r.update(ctx, *j, now), nil
+	case JobRegranting:
+		return r.regrant(ctx, *j, now), nil
+	case JobVerifying:
+		return r.verify(ctx, *j, now), nil
+	}
+	return move{state: JobFailed, outcome: "unknown job state " + string(j.State)}, nil
+}
+
+// stillWanted cancels a job that has not changed the cluster yet when its
+// finding closed or its approval was taken away.
+func (r *run) stillWanted(j Job) (bool, move) {
+	f := r.finding
+	switch {
+	case f.State != FindingOpen || f.JobID != j.ID:
+		reason := "finding is " + string(f.State)
+		if f.Resolution != "" {
+			reason += ": " + f.Resolution
+		}
+		if f.JobID != j.ID {
+			reason = "the finding moved on to job " + f.JobID
+		}
+		return true, move{state: JobCancelled, outcome: "cancelled: " + reason, alert: AlertCancelled}
+	case j.State != JobAwaitingApproval && !f.Approval.approved():
+		return true, move{state: JobCancelled, outcome: "cancelled: the approval was removed before the update (" + approvalText(f.Approval) + ")", alert: AlertCancelled}
+	}
+	return false, move{}
+}
+
+func approvalText(a *Approval) string {
+	if a == nil {
+		return "no approval tag"
+	}
+	if a.Reason != "" {
+		return string(a.Status) + ": " + a.Reason
+	}
+	return string(a.Status) + " by " + a.By.String()
+}
+
+// awaitingApproval parks the job until the finding records an approval,
+// then plans.
+func (r *run) awaitingApproval(ctx context.Context, j Job, now time.Time) move {
+	f := r.finding
+	if !f.Approval.approved() {
+		if r.m.Seq == 0 && j.NextWake.After(now) {
+			return move{state: j.State}
+		}
+		text := awaitingApproval
+		if f.Approval != nil && f.Approval.Status != ApprovalRemoved {
+			text += " (last value not accepted: " + approvalText(f.Approval) + ")"
+		}
+		return move{state: j.State, outcome: text, wait: now.Add(r.s.backoff(j.WakeSeq))}
+	}
+	if r.cluster == nil {
+		return move{state: JobCancelled, outcome: "cancelled: cluster deleted", alert: AlertCancelled}
+	}
+	p, err := r.s.plan(ctx, *r.cluster)
+	if err != nil {
+		return r.failure(j, "plan", err, now)
+	}
+	edit := func(j *Job) { j.Plan, j.Approval, j.Mode = p, f.Approval, r.s.modeFor(j.Cluster) }
+	if p.Blocked != "" {
+		return move{state: JobBlocked, outcome: "blocked: " + p.Blocked, alert: AlertBlocked, edit: edit}
+	}
+	return move{state: JobPlanned, outcome: "planned: " + strings.Join(p.Lines(), "; "), alert: AlertPlanned, edit: edit}
+}
+
+func (s *Service) modeFor(id ClusterID) Mode {
+	if s.enforces(id) {
+		return ModeEnforce
+	}
+	return ModeDryRun
+}
+
+// ready runs a planned job in dry-run, or takes it into the update once the
+// maintenance window is open and a slot is free.
+func (r *run) ready(ctx context.Context, j Job, now time.Time) move {
+	if j.Mode != ModeEnforce {
+		return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan is recorded (set AKSGUARD_MODE=enforce to migrate)"}
+	}
+	if mv, wait := r.windowClosed(ctx, j, now); wait {
+		return mv
+	}
+	if mv, wait := r.noSlot(ctx, j, now); wait {
+		return mv
+	}
+	next := JobUpdating
+	text := "started: updating the cluster to a " + j.Plan.Target.Type + " identity"
+	if j.Plan.Target.Type == "UserAssigned" && len(j.Plan.ControlPlane) > 0 {
+		next, text = JobGrantingRoles, "started: granting roles to the user-assigned identity before the update"
+	}
+	r.claimed = next == JobUpdating
+	return move{state: next, outcome: text, alert: AlertStarted, edit: func(j *Job) {
+		if next == JobUpdating {
+			j.UpdateStartedAt = now
+		}
+	}}
+}
+
+// windowClosed keeps the job waiting for its maintenance window.
+func (r *run) windowClosed(ctx context.Context, j Job, now time.Time) (move, bool) {
+	configs, err := r.s.clusters.MaintenanceConfigs(ctx, j.Cluster)
+	if err != nil {
+		return r.failure(j, "read maintenance configurations", err, now), true
+	}
+	ws := MaintenanceWindowAt(configs, now)
+	if ws.Open && (ws.Closes.IsZero() || ws.Closes.Sub(now) >= minWindowLeft) {
+		return move{}, false
+	}
+	if ws.Open {
+		// Too little of this window is left for a migration that takes
+		// minutes and reimages every node: wait for the next one.
+		ws = MaintenanceWindowAt(configs, ws.Closes.Add(time.Second))
+	}
+	if ws.Next.IsZero() {
+		return move{state: JobBlocked, outcome: "blocked: no maintenance window opens within a year (" + ws.Describe + ")", alert: AlertBlocked}, true
+	}
+	return move{state: JobWaitingWindow, outcome: "waiting for the maintenance window " + ws.Describe + " opening at " + stamp(ws.Next), wait: ws.Next}, true
+}
+
+// noSlot keeps the job waiting while MaxUpdating clusters are updating.
+func (r *run) noSlot(ctx context.Context, j Job, now time.Time) (move, bool) {
+	jobs, err := r.s.store.Jobs(ctx)
+	if err != nil {
+		return r.failure(j, "count updating jobs", err, now), true
+	}
+	busy := 0
+	for _, o := range jobs {
+		if o.State == JobUpdating && o.ID != j.ID {
+			busy++
+		}
+	}
+	if busy < r.s.maxUpdating {
+		return move{}, false
+	}
+	return move{state: j.State, outcome: fmt.Sprintf("waiting for an update slot: %d clusters are updating (cap %d)", busy, r.s.maxUpdating),
+		wait: now.Add(slotWait)}, true
+}
+
+// grantAhead grants the user-assigned identity its control-plane roles
+// before the update, then lets them propagate.
+func (r *run) grantAhead(ctx context.Context, j Job, now time.Time) move {
+	granted, err := r.grant(ctx, j, j.Plan.ControlPlane, j.Plan.TargetPrincipal.ObjectID)
+	if err != nil {
+		mv := r.failure(j, "grant roles to "+j.Plan.Target.UserAssigned, err, now)
+		return withGranted(mv, granted)
+	}
+	return withGranted(move{state: JobUpdating, outcome: "roles granted to the user-assigned identity; updating after " + r.s.propagation.String() + " for them to propagate",
+		wait: now.Add(r.s.propagation)}, granted)
+}
+
+// withGranted records grants made even when the step fails later.
+func withGranted(mv move, granted []string) move {
+	if len(granted) == 0 {
+		return mv
+	}
+	edit := mv.edit
+	mv.edit = func(j *Job) {
+		j.Granted = append(j.Granted, granted...)
+		if edit != nil {
+			edit(j)
+		}
+	}
+	return mv
+}
+
+// grant makes the assignments for principal that are not done yet and
+// returns the keys of those it made.
+func (r *run) grant(ctx context.Context, j Job, as []RoleAssignment, principal string) ([]string, error) {
+	var made []string
+	for _, a := range as {
+		a.ID, a.PrincipalID, a.PrincipalType = "", principal, "ServicePrincipal"
+		k := a.key()
+		if contains(j.Granted, k) || contains(made, k) {
+			continue
+		}
+		if err := r.s.roles.Assign(ctx, a); err != nil {
+			return made, fmt.Errorf("assign %s: %w", a.describe(), err)
+		}
+		made = append(made, k)
+	}
+	return made, nil
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// migrated reports whether the cluster already uses the plan's identity.
+func migrated(c *Cluster, p *Plan) bool {
+	if c == nil || !strings.EqualFold(strings.TrimSpace(c.ServicePrincipalClientID), msiClientID) || !strings.EqualFold(c.IdentityType, p.Target.Type) {
+		return false
+	}
+	if p.Target.Type == "UserAssigned" {
+		for _, id := range c.UserAssignedIdentities {
+			if strings.EqualFold(id, p.Target.UserAssigned) {
+				return true
+			}
+		}
+		return false
+	}
+	return c.PrincipalID != ""
+}
+
+// update sends the PUT that moves the control plane to the managed
+// identity, then polls it, a bounded while per invocation.
+func (r *run) update(ctx context.Context, j Job, now time.Time) move {
+	c, p := r.cluster, j.Plan
+	switch {
+	case c == nil:
+		return move{state: JobCancelled, outcome: "cancelled: cluster deleted during the update", alert: AlertCancelled}
+	case migrated(c, p):
+		return move{state: JobRegranting, outcome: "the cluster uses its managed identity; re-granting roles", edit: clearUpdate}
+	case j.ResumeToken != "":
+		if now.Sub(j.UpdateStartedAt) > updateTimeout {
+			return move{state: JobFailed, outcome: "failed: AKS did not finish the update within " + updateTimeout.String(), alert: AlertFailed}
+		}
+		st, err := r.s.clusters.ResumeIdentityUpdate(ctx, j.Cluster, j.ResumeToken, r.s.pollWait)
+		return r.afterUpdate(j, st, err, now)
+	case !r.claimed && !j.UpdateStartedAt.IsZero() && now.Before(j.UpdateStartedAt.Add(r.claimTTL())):
+		// Another invocation claimed the update moments ago.
+		return move{state: j.State, outcome: "another worker is sending the update", wait: j.UpdateStartedAt.Add(r.claimTTL())}
+	case busy(c.ProvisioningState):
+		return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; waiting before the update", wait: now.Add(pollEvery)}
+	case !r.claimed:
+		// No live claim (roles were granted ahead, a retry, or the worker
+		// that held the claim died): check the window again, then claim.
+		// The claim is saved with the job's ETag, so of two racing workers
+		// one sends the PUT.
+		if mv, wait := r.windowClosed(ctx, j, now); wait {
+			return mv
+		}
+		r.claimed = true
+		return move{state: JobUpdating, outcome: "sending the update", edit: func(j *Job) { j.UpdateStartedAt = now }}
+	}
+	if c.ETag != p.ClusterETag {
+		return r.replan(j, "the cluster changed since it was planned", now)
+	}
+	st, err := r.s.clusters.StartIdentityUpdate(ctx, j.Cluster, c.ETag, p.Target, r.s.pollWait)
+	if KindOf(err) == KindConflict {
+		return r.replan(j, "the cluster changed right before the update ("+err.Error()+")", now)
+	}
+	mv := r.afterUpdate(j, st, err, now)
+	prev := mv.edit
+	mv.edit = func(j *Job) {
+		// Set while a PUT may be in flight: other workers leave it alone.
+		j.UpdateStartedAt = now
+		if err != nil {
+			j.UpdateStartedAt = time.Time{}
+		}
+		if prev != nil {
+			prev(j)
+		}
+	}
+	return mv
+}
+
+// claimTTL is how long a claim on the update holds: a PUT and one bounded
+// poll, with room to spare.
+func (r *run) claimTTL() time.Duration { return r.s.pollWait + 2*time.Minute }
+
+// clearUpdate forgets a finished update's polling state.
+func clearUpdate(j *Job) { j.ResumeToken = "" }
+
+// busy reports whether a provisioning state means an operation runs.
+func busy(state string) bool {
+	switch strings.ToLower(state) {
+	case "", "succeeded", "failed", "canceled", "cancelled":
+		return false
+	}
+	return true
+}
+
+func (r *run) afterUpdate(j Job, st UpdateStatus, err error, now time.Time) move {
+	switch {
+	case err != nil && KindOf(err) == KindNotFound:
+		return move{state: JobCancelled, outcome: "cancelled: cluster deleted during the update", alert: AlertCancelled}
+	case err != nil:
+		// A failed poll keeps its token (the operation may still run); a
+		// failed operation has none, so a retry starts the update over.
+		mv := r.failure(j, "update the cluster's identity", err, now)
+		edit := mv.edit
+		mv.edit = func(j *Job) {
+			j.ResumeToken = st.ResumeToken
+			if edit != nil {
+				edit(j)
+			}
+		}
+		return mv
+	case st.Done:
+		return move{state: JobRegranting, outcome: "AKS finished the update; re-granting roles", edit: clearUpdate}
+	}
+	return move{state: JobUpdating, outcome: "AKS is updating the cluster; polling again at " + stamp(now.Add(pollEvery)),
+		wait: now.Add(pollEvery), edit: func(j *Job) { j.ResumeToken = st.ResumeToken }}
+}
+
+// replan redoes the plan when the cluster changed under the job.
+func (r *run) replan(j Job, why string, now time.Time) move {
+	if j.Replans >= maxReplans {
+		return move{state: JobFailed, outcome: "failed: " + why + ", " + strconv.Itoa(maxReplans) + " times", alert: AlertFailed}
+	}
+	return move{state: JobAwaitingApproval, outcome: "re-planning: " + why, wait: now,
+		edit: func(j *Job) { j.Replans++; j.Plan = nil; j.UpdateStartedAt = time.Time{} }}
+}
+
+// regrant gives the new identities the service principal's roles.
+func (r *run) regrant(ctx context.Context, j Job, now time.Time) move {
+	c, err := r.s.clusters.GetCluster(ctx, j.Cluster)
+	if err != nil {
+		return r.failure(j, "read the cluster after the update", err, now)
+	}
+	r.cluster = &c
+	p := j.Plan
+	controlPlane := c.PrincipalID
+	if p.Target.Type == "UserAssigned" {
+		controlPlane = p.TargetPrincipal.ObjectID
+	}
+	switch {
+	case controlPlane == "" && len(p.ControlPlane) > 0:
+		return r.failure(j, "re-grant roles", Errorf(KindTransient, "the cluster's identity has no principal id yet"), now)
+	case c.Kubelet == nil && len(p.Kubelet) > 0:
+		return r.failure(j, "re-grant AcrPull", Errorf(KindTransient, "the cluster has no kubelet identity yet"), now)
+	}
+	made, err := r.grant(ctx, j, p.ControlPlane, controlPlane)
+	if err == nil && len(p.Kubelet) > 0 {
+		var more []string
+		more, err = r.grant(ctx, j, p.Kubelet, c.Kubelet.ObjectID)
+		made = append(made, more...)
+	}
+	if err != nil {
+		return withGranted(r.failure(j, "re-grant roles", err, now), made)
+	}
+	return withGranted(move{state: JobVerifying, outcome: fmt.Sprintf("re-granted %d role assignment(s); verifying", len(p.ControlPlane)+len(p.Kubelet))}, made)
+}
+
+// verify proves the result: the control plane uses the managed identity and
+// the kubelet identity exists.
+func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
+	c := r.cluster
+	if c == nil {
+		got, err := r.s.clusters.GetCluster(ctx, j.Cluster)
+		if err != nil {
+			return r.failure(j, "read the cluster to verify", err, now)
+		}
+		c = &got
+	}
+	var missing []string
+	if !strings.EqualFold(strings.TrimSpace(c.ServicePrincipalClientID), msiClientID) {
+		missing = append(missing, "servicePrincipalProfile.clientId is "+c.ServicePrincipalClientID+", not msi")
+	}
+	if !migrated(c, j.Plan) {
+		missing = append(missing, "identity is "+c.IdentityType+" without the planned principal")
+	}
+	if c.Kubelet == nil {
+		missing = append(missing, "no kubelet identity")
+	}
+	if len(missing) == 0 {
+		return move{state: JobSucceeded, outcome: "succeeded: the control plane uses its " + j.Plan.Target.Type + " identity; delete service principal " +
+			j.Plan.ServicePrincipal.AppID + " once nothing else uses it", alert: AlertSucceeded}
+	}
+	if busy(c.ProvisioningState) && j.Attempts < maxAttempts {
+		return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; verifying again shortly", wait: now.Add(time.Minute),
+			edit: func(j *Job) { j.Attempts++ }}
+	}
+	return move{state: JobFailed, outcome: "failed: verification: " + strings.Join(missing, "; "), alert: AlertFailed}
+}
+
+// failure turns an error of a step into a move, classified once: transient
+// errors retry later with back-off (honouring Retry-After), a missing
+// permission blocks, a deleted cluster cancels, anything else fails. The
+// service error is kept.
+func (r *run) failure(j Job, what string, err error, now time.Time) move {
+	msg := what + ": " + err.Error()
+	switch KindOf(err) {
+	case KindTransient:
+		n := j.Attempts + 1
+		if n > maxAttempts {
+			return move{state: JobFailed, outcome: "failed: " + what + " kept failing", err: msg, alert: AlertFailed}
+		}
+		wait := max(RetryAfterOf(err), retryBackoff(n))
+		return move{state: j.State, outcome: "retrying at " + stamp(now.Add(wait)) + " after: " + msg, err: msg, wait: now.Add(wait),
+			edit: func(j *Job) { j.Attempts = n }}
+	case KindForbidden:
+		return move{state: JobBlocked, outcome: "blocked: the guard's identity may not " + what, err: msg, alert: AlertBlocked}
+	case KindNotFound:
+		return move{state: JobCancelled, outcome: "cancelled: " + what + ": not found", err: msg, alert: AlertCancelled}
+	}
+	return move{state: JobFailed, outcome: "failed: " + what, err: msg, alert: AlertFailed}
+}
+
+// retryBackoff is the wait before the n-th retry of a step: 30s doubling,
+// at most 30 minutes.
+func retryBackoff(n int) time.Duration {
+	d := 30 * time.Second
+	for i := 1; i < n && d < 30*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Minute)
 }
 
 // backoff is the wait before the n-th approval re-check: ParkBase doubling
@@ -140,20 +719,30 @@ func (s *Service) backoff(n int) time.Duration {
 	return min(d, s.parkMax)
 }
 
-// cancelJob ends a job whose finding is no longer open.
-func (s *Service) cancelJob(ctx context.Context, j *Job, f Finding, why cause, now time.Time) error {
-	reason := "finding is " + string(f.State)
-	if f.Resolution != "" {
-		reason += ": " + f.Resolution
+// restart opens a new job when a person approves again after a job ended
+// without migrating (blocked, failed, dry run, cancelled), for example
+// after granting the missing permission or switching to enforce mode.
+func (s *Service) restart(ctx context.Context, j Job, r *run) (Outcome, error) {
+	f := r.finding
+	out := Outcome{Result: ResultDuplicate, Cluster: j.Cluster, JobID: j.ID, Detail: "job already " + string(j.State)}
+	if j.State == JobSucceeded || r.m.Seq != 0 || f.State != FindingOpen || f.JobID != j.ID ||
+		!f.Approval.approved() || !f.Approval.At.After(j.UpdatedAt) {
+		return out, nil
 	}
-	j.State = JobCancelled
-	j.Outcome = "cancelled: " + reason
-	j.UpdatedAt = now
-	j.Outbox = append(j.Outbox,
-		Effect{Audit: &AuditEntry{Cluster: j.Cluster, Key: auditKey(now, "job-cancelled", j.ID), At: now,
-			Action: "job-cancelled", Actor: why.actorName(), Cause: why.String(), Detail: reason, JobID: j.ID}},
-		Effect{Alert: &Alert{ID: alertID(AlertCancelled, j.Cluster, now), Type: AlertCancelled, Cluster: j.Cluster, Time: now,
-			Data: AlertData{ClusterID: j.Cluster.String(), Summary: "remediation of " + j.Cluster.Name + " cancelled: " + reason,
-				Finding: string(f.State), JobID: j.ID, JobState: string(JobCancelled), Actor: why.actorName()}}})
-	return s.saveJob(ctx, j)
+	now := s.now()
+	d := &decision{next: f, now: now, why: r.why, out: Outcome{Cluster: f.Cluster}}
+	d.next.Outbox = append([]Effect(nil), f.Outbox...)
+	d.next.JobID = newJobID(f.Cluster, now)
+	d.audit("job-restarted", "approved again after job "+j.ID+" ended "+string(j.State))
+	d.effect(Effect{Job: &Job{Cluster: f.Cluster, ID: d.next.JobID, State: JobAwaitingApproval, CreatedAt: now, UpdatedAt: now,
+		NextWake: now, WakeSeq: 1, Outcome: awaitingApproval}})
+	d.effect(Effect{Message: &Message{ID: d.next.JobID + "-wake-1", Kind: MessageJob, Cluster: f.Cluster, JobID: d.next.JobID,
+		Seq: 1, Reason: "approved again", NotBefore: now}})
+	if err := s.store.SaveFinding(ctx, &d.next); err != nil {
+		return Outcome{}, err
+	}
+	if err := s.drainFinding(ctx, &d.next); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{Result: ResultFlagged, Cluster: f.Cluster, JobID: d.next.JobID, Detail: "approved again: job " + d.next.JobID + " replaces " + j.ID}, nil
 }

@@ -6,6 +6,7 @@ import (
 
 // Clusters reads managed clusters from ARM.
 type Clusters interface {
+	ClusterUpdater
 	// GetCluster returns the cluster as ARM returns it. A missing cluster is
 	// an *Error of KindNotFound; other failures are classified *Errors.
 	GetCluster(ctx context.Context, id ClusterID) (Cluster, error)

@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,12 +22,24 @@ const maxConflicts = 5
 // Azure's clocks, evaluation times from ours.
 const clockSkew = 5 * time.Second
 
+// Mode says whether approved jobs change clusters.
+type Mode string
+
+const (
+	// ModeDryRun plans, records and alerts, and changes nothing.
+	ModeDryRun Mode = "dry-run"
+	// ModeEnforce migrates approved clusters.
+	ModeEnforce Mode = "enforce"
+)
+
 // Config wires a Service.
 type Config struct {
-	Clusters Clusters
-	Store    Store
-	Queue    Queue
-	Alerts   Alerts
+	Clusters  Clusters
+	Store     Store
+	Queue     Queue
+	Alerts    Alerts
+	Directory Directory
+	Roles     Roles
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Self lists the guard's own object id and client (application) id:
@@ -36,68 +51,141 @@ type Config struct {
 	// ParkBase and ParkMax bound the back-off of a job waiting for approval.
 	// Defaults 15m and 12h.
 	ParkBase, ParkMax time.Duration
-	Log               *slog.Logger
+	// Mode is dry-run unless set to enforce.
+	Mode Mode
+	// EnforceScopes limits enforce mode to clusters under these resource
+	// IDs (subscriptions or resource groups, "/subscriptions/<id>[/resourceGroups/<name>]");
+	// jobs elsewhere run dry. Empty means everywhere.
+	EnforceScopes []string
+	// Approvers lists the object ids whose approvals count; empty allows
+	// anyone who may tag the cluster.
+	Approvers []string
+	// MaxUpdating caps the clusters being updated at once. Default 3.
+	MaxUpdating int
+	// UserAssignedIdentity is the resource ID of the identity for clusters
+	// that need a user-assigned one and name none with IdentityTag.
+	UserAssignedIdentity string
+	// RoleScopes are more scopes (subscriptions) where a service
+	// principal's role assignments are looked up, besides the cluster's own
+	// subscription.
+	RoleScopes []string
+	// PollWait bounds how long one invocation polls an AKS operation.
+	// Default 20s.
+	PollWait time.Duration
+	// Propagation is how long to wait after granting roles to a new
+	// identity before the update uses them. Default 2m.
+	Propagation time.Duration
+	Log         *slog.Logger
 }
 
 // Service applies the guard's rules to events and queue messages. It is
 // stateless: every fact it needs is re-read from the Store and ARM, so any
 // number of instances may run at once.
 type Service struct {
-	clusters Clusters
-	store    Store
-	queue    Queue
-	alerts   Alerts
-	now      func() time.Time
-	self     []string
-	debounce time.Duration
-	parkBase time.Duration
-	parkMax  time.Duration
-	log      *slog.Logger
+	clusters      Clusters
+	store         Store
+	queue         Queue
+	alerts        Alerts
+	directory     Directory
+	roles         Roles
+	now           func() time.Time
+	self          []string
+	debounce      time.Duration
+	parkBase      time.Duration
+	parkMax       time.Duration
+	mode          Mode
+	enforceScopes []string
+	approvers     []string
+	maxUpdating   int
+	userAssigned  string
+	roleScopes    []string
+	pollWait      time.Duration
+	propagation   time.Duration
+	log           *slog.Logger
 }
 
-// New returns a Service, or an error naming the missing dependency.
+// New returns a Service, or an error naming what is missing or wrong.
 func New(cfg Config) (*Service, error) {
 	var missing []string
-	if cfg.Clusters == nil {
-		missing = append(missing, "Clusters")
-	}
-	if cfg.Store == nil {
-		missing = append(missing, "Store")
-	}
-	if cfg.Queue == nil {
-		missing = append(missing, "Queue")
-	}
-	if cfg.Alerts == nil {
-		missing = append(missing, "Alerts")
+	for name, ok := range map[string]bool{
+		"Clusters": cfg.Clusters != nil, "Store": cfg.Store != nil, "Queue": cfg.Queue != nil,
+		"Alerts": cfg.Alerts != nil, "Directory": cfg.Directory != nil, "Roles": cfg.Roles != nil,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
 	}
 	if len(missing) > 0 {
+		slices.Sort(missing)
 		return nil, errors.New("guard: missing " + strings.Join(missing, ", "))
 	}
 	s := &Service{
 		clusters: cfg.Clusters, store: cfg.Store, queue: cfg.Queue, alerts: cfg.Alerts,
-		now: cfg.Now, debounce: cfg.Debounce, parkBase: cfg.ParkBase, parkMax: cfg.ParkMax, log: cfg.Log,
+		directory: cfg.Directory, roles: cfg.Roles,
+		now: cfg.Now, debounce: cfg.Debounce, parkBase: cfg.ParkBase, parkMax: cfg.ParkMax,
+		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
+		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),
+		roleScopes: nonEmpty(cfg.RoleScopes), pollWait: cfg.PollWait, propagation: cfg.Propagation,
+		self: nonEmpty(cfg.Self), log: cfg.Log,
 	}
-	for _, id := range cfg.Self {
-		if id = strings.TrimSpace(id); id != "" {
-			s.self = append(s.self, id)
-		}
+	switch s.mode {
+	case "":
+		s.mode = ModeDryRun
+	case ModeDryRun, ModeEnforce:
+	default:
+		return nil, fmt.Errorf("guard: mode %q is neither %s nor %s", cfg.Mode, ModeDryRun, ModeEnforce)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.debounce <= 0 {
-		s.debounce = time.Minute
-	}
-	if s.parkBase <= 0 {
-		s.parkBase = 15 * time.Minute
-	}
-	if s.parkMax <= 0 {
-		s.parkMax = 12 * time.Hour
+	s.debounce = positive(s.debounce, time.Minute)
+	s.parkBase = positive(s.parkBase, 15*time.Minute)
+	s.parkMax = positive(s.parkMax, 12*time.Hour)
+	s.pollWait = positive(s.pollWait, 20*time.Second)
+	s.propagation = positive(s.propagation, 2*time.Minute)
+	if s.maxUpdating <= 0 {
+		s.maxUpdating = 3
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
+}
+
+func positive(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// nonEmpty trims the entries of list and drops the empty ones.
+func nonEmpty(list []string) []string {
+	var out []string
+	for _, v := range list {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// enforces reports whether jobs for the cluster may change it.
+func (s *Service) enforces(id ClusterID) bool {
+	if s.mode != ModeEnforce {
+		return false
+	}
+	if len(s.enforceScopes) == 0 {
+		return true
+	}
+	key := id.Key()
+	for _, scope := range s.enforceScopes {
+		k := EncodeKey(strings.ToLower(strings.TrimSuffix(scope, "/")))
+		if key == k || strings.HasPrefix(key, k+":") {
+			return true
+		}
+	}
+	return false
 }
 
 // Result names what happened to one event or message.
@@ -114,6 +202,8 @@ const (
 	ResultFailed    Result = "failed"    // could not be done and retrying will not help
 	ResultParked    Result = "parked"    // a job waits for approval
 	ResultCancelled Result = "cancelled" // a job was cancelled
+	ResultExempted  Result = "exempted"  // a finding was closed as exempt
+	ResultApproval  Result = "approval"  // the approval tag changed
 )
 
 // Outcome is the answer for one event or message: counted by the handler,
@@ -141,10 +231,15 @@ func newJobID(id ClusterID, t time.Time) string {
 	return t.UTC().Format("20060102T150405Z") + "-" + shortHash(id.Key())
 }
 
-// auditKey orders a cluster's audit entries by time; the hash keeps two
-// decisions in the same nanosecond apart.
+// auditSeq orders audit entries written by this process at the same
+// instant, such as the steps one invocation takes.
+var auditSeq atomic.Uint64
+
+// auditKey orders a cluster's audit entries by time, then by the order this
+// process wrote them; the hash keeps entries of two processes apart. The key
+// is stored with the entry in the outbox, so a retried write reuses it.
 func auditKey(t time.Time, parts ...string) string {
-	return t.UTC().Format("20060102T150405.000000000Z") + "-" + shortHash(parts...)
+	return t.UTC().Format("20060102T150405.000000000Z") + "-" + fmt.Sprintf("%06d", auditSeq.Add(1)%1000000) + "-" + shortHash(parts...)
 }
 
 // alertID is the same for every publish of one alert.

@@ -9,8 +9,10 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/armid"
+	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
+	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -25,6 +27,8 @@ var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 type world struct {
 	t      *testing.T
 	fleet  *aks.Fleet
+	graph  *graph.Sim
+	rbac   *rbac.Sim
 	store  *memory.Store
 	queue  *flakyQueue
 	alerts *memory.Alerts
@@ -33,7 +37,7 @@ type world struct {
 	svc    *guard.Service
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	t.Helper()
 	fleetJSON := "[" + string(triagetest.Sample(t, "aks_get_sp_realguid_sdknet_recording.json")) + "," +
 		string(triagetest.Sample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")) + "]"
@@ -41,8 +45,15 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, fleet: fleet, store: memory.NewStore(), queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}, now: t0}
-	w.svc, err = guard.New(guard.Config{Clusters: fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock})
+	w := &world{t: t, fleet: fleet, graph: graph.NewSim(), rbac: rbac.NewSim(), store: memory.NewStore(),
+		queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}, now: t0}
+	t.Cleanup(w.graph.Close)
+	cfg := guard.Config{Clusters: fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
+		Directory: w.graph.Client(), Roles: w.rbac.Client()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w.svc, err = guard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,32 @@ func fullFinding(id guard.ClusterID) guard.Finding {
 		ClosedAt:      at(9),
 		JobID:         jobID,
 		RecheckAt:     at(30),
+		Approval:      fullApproval(),
 		Outbox:        outbox(id, jobID),
+	}
+}
+
+func fullApproval() *guard.Approval {
+	return &guard.Approval{
+		Value:   "approved",
+		Status:  guard.ApprovalRejected,
+		Reason:  "alice@example.com is not on the approver list",
+		By:      guard.Actor{ObjectID: "9a8b7c6d-0000-1111-2222-333344445555", AppID: "app-1", UPN: "alice@example.com", Name: "Alice"},
+		At:      at(2),
+		EventID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+	}
+}
+
+func fullAssignment(role string) guard.RoleAssignment {
+	return guard.RoleAssignment{
+		ID:               "/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleAssignments/b0f43c54-e787-4862-89b1-a653fa9cf747",
+		Scope:            "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg",
+		RoleDefinitionID: "/providers/Microsoft.Authorization/roleDefinitions/" + role,
+		RoleName:         "Contributor",
+		PrincipalID:      "7a8b9c0d-0000-1111-2222-333344445555",
+		PrincipalType:    "ServicePrincipal",
+		Condition:        "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'x'",
+		ConditionVersion: "2.0",
 	}
 }
 
@@ -116,15 +141,26 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 		NextWake:  at(120),
 		WakeSeq:   4,
 		Attempts:  2,
-		Approval: &guard.Approval{
-			Value:   "approved",
-			By:      guard.Actor{ObjectID: "9a8b7c6d-0000-1111-2222-333344445555", AppID: "app-1", UPN: "alice@example.com", Name: "Alice"},
-			At:      at(2),
-			EventID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+		Mode:      guard.ModeEnforce,
+		Approval:  fullApproval(),
+		Plan: &guard.Plan{
+			Target:           guard.IdentityTarget{Type: "UserAssigned", UserAssigned: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-1"},
+			TargetPrincipal:  &guard.Principal{AppID: "5e6f7a8b-0000-1111-2222-333344445555", ObjectID: "6f7a8b9c-0000-1111-2222-333344445555", DisplayName: "id-1"},
+			ServicePrincipal: guard.Principal{AppID: "63113597-dbba-427d-82d3-94e4060d0e8b", ObjectID: "7a8b9c0d-0000-1111-2222-333344445555", DisplayName: "sp-aks"},
+			ControlPlane:     []guard.RoleAssignment{fullAssignment("b24988ac-6180-42a0-ab88-20f7382dd24c")},
+			Kubelet:          []guard.RoleAssignment{fullAssignment(guard.AcrPullRoleID)},
+			Window:           "weekly on Friday 09:00–13:00 UTC (default)",
+			ClusterETag:      "eTag-1",
+			Warnings:         []string{"nodes are reimaged"},
+			Blocked:          "not blocked, but every field is set",
 		},
-		Outcome: "waiting for the maintenance window",
-		Error:   "HTTP 409 AnotherOperationInProgress",
-		Outbox:  outbox(id, jobID),
+		ResumeToken:     `{"type":"AzureAsyncOperation","pollURL":"https://management.azure.com/x"}`,
+		UpdateStartedAt: at(4),
+		Replans:         1,
+		Granted:         []string{"scope|role|principal|"},
+		Outcome:         "waiting for the maintenance window",
+		Error:           "HTTP 409 AnotherOperationInProgress",
+		Outbox:          outbox(id, jobID),
 	}
 }
 

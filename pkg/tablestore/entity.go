@@ -90,6 +90,26 @@ func fromJSONColumn[T any](column, s string) ([]T, error) {
 	return v, nil
 }
 
+// objectColumn encodes an optional object column as JSON, "" when nil.
+func objectColumn[T any](column string, v *T) (string, error) {
+	if v == nil {
+		return "", nil
+	}
+	return jsonColumn(column, []T{*v})
+}
+
+// fromObjectColumn decodes a column written by objectColumn.
+func fromObjectColumn[T any](column, s string) (*T, error) {
+	list, err := fromJSONColumn[T](column, s)
+	if err != nil || len(list) == 0 {
+		return nil, err
+	}
+	if len(list) != 1 {
+		return nil, fmt.Errorf("column %s: %d values, want one", column, len(list))
+	}
+	return &list[0], nil
+}
+
 // utf16Bytes is the size of s as the service counts strings: UTF-16.
 func utf16Bytes(s string) int {
 	n := 0
@@ -197,8 +217,58 @@ func (d *decoder) keep(err error) {
 	}
 }
 
+func decodeObject[T any](d *decoder, column, s string) *T {
+	v, err := fromObjectColumn[T](column, s)
+	d.keep(err)
+	return v
+}
+
 func decodeList[T any](d *decoder, column, s string) []T {
 	v, err := fromJSONColumn[T](column, s)
 	d.keep(err)
 	return v
+}
+
+// approvalColumns are the approval tag as last seen, in readable columns;
+// all present exactly when there is an approval.
+type approvalColumns struct {
+	ApprovalValue    *string `json:",omitempty"`
+	ApprovalStatus   *string `json:",omitempty"`
+	ApprovalReason   *string `json:",omitempty"`
+	ApprovedAt       *string `json:",omitempty"`
+	ApprovalEventID  *string `json:"ApprovalEventId,omitempty"`
+	ApproverObjectID *string `json:"ApproverObjectId,omitempty"`
+	ApproverAppID    *string `json:"ApproverAppId,omitempty"`
+	ApproverUPN      *string `json:"ApproverUpn,omitempty"`
+	ApproverName     *string `json:",omitempty"`
+}
+
+func approvalColumnsOf(a *guard.Approval) approvalColumns {
+	if a == nil {
+		return approvalColumns{}
+	}
+	at, status := formatTime(a.At), string(a.Status)
+	return approvalColumns{&a.Value, &status, &a.Reason, &at, &a.EventID, &a.By.ObjectID, &a.By.AppID, &a.By.UPN, &a.By.Name}
+}
+
+func (c approvalColumns) approval(d *decoder) *guard.Approval {
+	if c.ApprovalValue == nil {
+		return nil
+	}
+	return &guard.Approval{
+		Value:  *c.ApprovalValue,
+		Status: guard.ApprovalStatus(deref(c.ApprovalStatus)),
+		Reason: deref(c.ApprovalReason),
+		By: guard.Actor{ObjectID: deref(c.ApproverObjectID), AppID: deref(c.ApproverAppID),
+			UPN: deref(c.ApproverUPN), Name: deref(c.ApproverName)},
+		At:      d.time("ApprovedAt", deref(c.ApprovedAt)),
+		EventID: deref(c.ApprovalEventID),
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -24,7 +24,8 @@ type findingEntity struct {
 	ClosedAt      string `json:",omitempty"`
 	RecheckAt     string `json:",omitempty"`
 	JobID         string `json:"JobId"`
-	Outbox        string // JSON array of guard.Effect
+	approvalColumns
+	Outbox string // JSON array of guard.Effect
 }
 
 func findingToEntity(f *guard.Finding) (*findingEntity, error) {
@@ -37,21 +38,22 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		return nil, err
 	}
 	return &findingEntity{
-		PartitionKey:   f.Cluster.SubscriptionKey(),
-		RowKey:         f.Cluster.Key(),
-		clusterColumns: clusterColumnsOf(f.Cluster),
-		Verdict:        string(f.Verdict),
-		State:          string(f.State),
-		Reasons:        reasons,
-		SPClientID:     f.SPClientID,
-		Resolution:     f.Resolution,
-		FirstSeen:      formatTime(f.FirstSeen),
-		LastEvaluated:  formatTime(f.LastEvaluated),
-		FlaggedAt:      formatTime(f.FlaggedAt),
-		ClosedAt:       formatTime(f.ClosedAt),
-		RecheckAt:      formatTime(f.RecheckAt),
-		JobID:          f.JobID,
-		Outbox:         outbox,
+		PartitionKey:    f.Cluster.SubscriptionKey(),
+		RowKey:          f.Cluster.Key(),
+		clusterColumns:  clusterColumnsOf(f.Cluster),
+		Verdict:         string(f.Verdict),
+		State:           string(f.State),
+		Reasons:         reasons,
+		SPClientID:      f.SPClientID,
+		Resolution:      f.Resolution,
+		FirstSeen:       formatTime(f.FirstSeen),
+		LastEvaluated:   formatTime(f.LastEvaluated),
+		FlaggedAt:       formatTime(f.FlaggedAt),
+		ClosedAt:        formatTime(f.ClosedAt),
+		RecheckAt:       formatTime(f.RecheckAt),
+		JobID:           f.JobID,
+		approvalColumns: approvalColumnsOf(f.Approval),
+		Outbox:          outbox,
 	}, nil
 }
 
@@ -70,6 +72,7 @@ func (e *findingEntity) finding(etag string) (guard.Finding, error) {
 		ClosedAt:      d.time("ClosedAt", e.ClosedAt),
 		JobID:         e.JobID,
 		RecheckAt:     d.time("RecheckAt", e.RecheckAt),
+		Approval:      e.approval(&d),
 		Outbox:        decodeList[guard.Effect](&d, "Outbox", e.Outbox),
 		ETag:          etag,
 	}

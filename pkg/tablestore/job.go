@@ -8,31 +8,31 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
-// jobEntity is a remediation job as a row of the jobs table. The approval
-// columns are present exactly when the job has an approval.
+// jobEntity is a remediation job as a row of the jobs table.
 type jobEntity struct {
 	PartitionKey string // cluster's Key
 	RowKey       string // guard.EncodeKey(job ID)
 	clusterColumns
-	JobID            string `json:"JobId"`
-	State            string
-	CreatedAt        string   `json:",omitempty"`
-	UpdatedAt        string   `json:",omitempty"`
-	NextWake         string   `json:",omitempty"`
-	WakeSeq          edmInt64 `json:"WakeSeq"`
-	WakeSeqType      string   `json:"WakeSeq@odata.type"`
-	Attempts         edmInt64 `json:"Attempts"`
-	AttemptsType     string   `json:"Attempts@odata.type"`
-	ApprovalValue    *string  `json:",omitempty"`
-	ApprovedAt       *string  `json:",omitempty"`
-	ApprovalEventID  *string  `json:"ApprovalEventId,omitempty"`
-	ApproverObjectID *string  `json:"ApproverObjectId,omitempty"`
-	ApproverAppID    *string  `json:"ApproverAppId,omitempty"`
-	ApproverUPN      *string  `json:"ApproverUpn,omitempty"`
-	ApproverName     *string  `json:",omitempty"`
-	Outcome          string
-	Error            string
-	Outbox           string // JSON array of guard.Effect
+	JobID        string `json:"JobId"`
+	State        string
+	CreatedAt    string   `json:",omitempty"`
+	UpdatedAt    string   `json:",omitempty"`
+	NextWake     string   `json:",omitempty"`
+	WakeSeq      edmInt64 `json:"WakeSeq"`
+	WakeSeqType  string   `json:"WakeSeq@odata.type"`
+	Attempts     edmInt64 `json:"Attempts"`
+	AttemptsType string   `json:"Attempts@odata.type"`
+	Mode         string
+	approvalColumns
+	Plan            string // JSON of guard.Plan, "" before planning
+	ResumeToken     string
+	UpdateStartedAt string   `json:",omitempty"`
+	Replans         edmInt64 `json:"Replans"`
+	ReplansType     string   `json:"Replans@odata.type"`
+	Granted         string   // JSON array of role assignment keys
+	Outcome         string
+	Error           string
+	Outbox          string // JSON array of guard.Effect
 }
 
 func jobToEntity(j *guard.Job) (*jobEntity, error) {
@@ -40,27 +40,38 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &jobEntity{
-		PartitionKey:   j.Cluster.Key(),
-		RowKey:         guard.EncodeKey(j.ID),
-		clusterColumns: clusterColumnsOf(j.Cluster),
-		JobID:          j.ID,
-		State:          string(j.State),
-		CreatedAt:      formatTime(j.CreatedAt),
-		UpdatedAt:      formatTime(j.UpdatedAt),
-		NextWake:       formatTime(j.NextWake),
-		WakeSeq:        edmInt64(j.WakeSeq),
-		WakeSeqType:    edmInt64Type,
-		Attempts:       edmInt64(j.Attempts),
-		AttemptsType:   edmInt64Type,
-		Outcome:        j.Outcome,
-		Error:          j.Error,
-		Outbox:         outbox,
+	plan, err := objectColumn("Plan", j.Plan)
+	if err != nil {
+		return nil, err
 	}
-	if a := j.Approval; a != nil {
-		at := formatTime(a.At)
-		e.ApprovalValue, e.ApprovedAt, e.ApprovalEventID = &a.Value, &at, &a.EventID
-		e.ApproverObjectID, e.ApproverAppID, e.ApproverUPN, e.ApproverName = &a.By.ObjectID, &a.By.AppID, &a.By.UPN, &a.By.Name
+	granted, err := jsonColumn("Granted", j.Granted)
+	if err != nil {
+		return nil, err
+	}
+	e := &jobEntity{
+		PartitionKey:    j.Cluster.Key(),
+		RowKey:          guard.EncodeKey(j.ID),
+		clusterColumns:  clusterColumnsOf(j.Cluster),
+		JobID:           j.ID,
+		State:           string(j.State),
+		CreatedAt:       formatTime(j.CreatedAt),
+		UpdatedAt:       formatTime(j.UpdatedAt),
+		NextWake:        formatTime(j.NextWake),
+		WakeSeq:         edmInt64(j.WakeSeq),
+		WakeSeqType:     edmInt64Type,
+		Attempts:        edmInt64(j.Attempts),
+		AttemptsType:    edmInt64Type,
+		Mode:            string(j.Mode),
+		approvalColumns: approvalColumnsOf(j.Approval),
+		Plan:            plan,
+		ResumeToken:     j.ResumeToken,
+		UpdateStartedAt: formatTime(j.UpdateStartedAt),
+		Replans:         edmInt64(j.Replans),
+		ReplansType:     edmInt64Type,
+		Granted:         granted,
+		Outcome:         j.Outcome,
+		Error:           j.Error,
+		Outbox:          outbox,
 	}
 	return e, nil
 }
@@ -68,39 +79,30 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 func (e *jobEntity) job(etag string) (guard.Job, error) {
 	var d decoder
 	j := guard.Job{
-		Cluster:   e.id(),
-		ID:        e.JobID,
-		State:     guard.JobState(e.State),
-		CreatedAt: d.time("CreatedAt", e.CreatedAt),
-		UpdatedAt: d.time("UpdatedAt", e.UpdatedAt),
-		NextWake:  d.time("NextWake", e.NextWake),
-		WakeSeq:   int(e.WakeSeq),
-		Attempts:  int(e.Attempts),
-		Outcome:   e.Outcome,
-		Error:     e.Error,
-		Outbox:    decodeList[guard.Effect](&d, "Outbox", e.Outbox),
-		ETag:      etag,
-	}
-	if e.ApprovalValue != nil {
-		j.Approval = &guard.Approval{
-			Value: *e.ApprovalValue,
-			By: guard.Actor{ObjectID: deref(e.ApproverObjectID), AppID: deref(e.ApproverAppID),
-				UPN: deref(e.ApproverUPN), Name: deref(e.ApproverName)},
-			At:      d.time("ApprovedAt", deref(e.ApprovedAt)),
-			EventID: deref(e.ApprovalEventID),
-		}
+		Cluster:         e.id(),
+		ID:              e.JobID,
+		State:           guard.JobState(e.State),
+		CreatedAt:       d.time("CreatedAt", e.CreatedAt),
+		UpdatedAt:       d.time("UpdatedAt", e.UpdatedAt),
+		NextWake:        d.time("NextWake", e.NextWake),
+		WakeSeq:         int(e.WakeSeq),
+		Attempts:        int(e.Attempts),
+		Mode:            guard.Mode(e.Mode),
+		Approval:        e.approval(&d),
+		Plan:            decodeObject[guard.Plan](&d, "Plan", e.Plan),
+		ResumeToken:     e.ResumeToken,
+		UpdateStartedAt: d.time("UpdateStartedAt", e.UpdateStartedAt),
+		Replans:         int(e.Replans),
+		Granted:         decodeList[string](&d, "Granted", e.Granted),
+		Outcome:         e.Outcome,
+		Error:           e.Error,
+		Outbox:          decodeList[guard.Effect](&d, "Outbox", e.Outbox),
+		ETag:            etag,
 	}
 	if d.err != nil {
 		return guard.Job{}, guard.Errorf(guard.KindInvalid, "decode job %s/%s: %w", e.PartitionKey, e.RowKey, d.err)
 	}
 	return j, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // Job returns one job, or a *guard.Error of KindNotFound. Other failures

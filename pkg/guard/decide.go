@@ -1,0 +1,206 @@
+package guard
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// rules are the settings the intake's decisions depend on.
+type rules struct {
+	debounce  time.Duration
+	approvers []string
+}
+
+// decision builds the next state of a finding and the effects that go
+// with it.
+type decision struct {
+	next Finding
+	out  Outcome
+	now  time.Time
+	why  cause
+}
+
+func (d *decision) effect(e Effect) { d.next.Outbox = append(d.next.Outbox, e) }
+
+func (d *decision) audit(action, detail string) {
+	id := d.next.Cluster
+	d.effect(Effect{Audit: &AuditEntry{
+		Cluster: id, Key: auditKey(d.now, action, d.why.id), At: d.now, Action: action,
+		Actor: d.why.actorName(), Cause: d.why.String(), Detail: detail, JobID: d.next.JobID,
+	}})
+}
+
+func (d *decision) alert(t AlertType, summary string) {
+	id := d.next.Cluster
+	d.effect(Effect{Alert: &Alert{
+		ID: alertID(t, id, d.now), Type: t, Cluster: id, Time: d.now,
+		Data: AlertData{ClusterID: id.String(), Summary: summary, Verdict: d.next.Verdict, Reasons: d.next.Reasons,
+			Finding: string(d.next.State), JobID: d.next.JobID, Actor: d.why.actorName()},
+	}})
+}
+
+// wakeJob wakes the finding's job at once: something it waits for changed.
+func (d *decision) wakeJob(reason string) {
+	if d.next.JobID == "" {
+		return
+	}
+	d.effect(Effect{Message: &Message{
+		ID: d.next.JobID + "-" + shortHash(reason, strconv.FormatInt(d.now.UnixNano(), 10)), Kind: MessageJob,
+		Cluster: d.next.Cluster, JobID: d.next.JobID, Reason: reason,
+	}})
+}
+
+// flag opens the finding with a new job, parked until approved. Its first
+// timer fires after the debounce, when it re-reads the cluster; that read
+// also covers the events the debounce folded away.
+func (d *decision) flag(verdict string, debounce time.Duration) {
+	id := d.next.Cluster
+	wake := d.now.Add(debounce)
+	d.next.State = FindingOpen
+	d.next.FlaggedAt = d.now
+	d.next.ClosedAt = time.Time{}
+	d.next.Resolution = ""
+	d.next.JobID = newJobID(id, d.now)
+	d.next.RecheckAt = wake
+	d.out.Result, d.out.JobID = ResultFlagged, d.next.JobID
+	d.audit("flagged", verdict)
+	d.effect(Effect{Job: &Job{Cluster: id, ID: d.next.JobID, State: JobAwaitingApproval, CreatedAt: d.now, UpdatedAt: d.now,
+		NextWake: wake, WakeSeq: 1, Outcome: awaitingApproval}})
+	d.effect(Effect{Message: &Message{ID: d.next.JobID + "-wake-1", Kind: MessageJob, Cluster: id, JobID: d.next.JobID,
+		Seq: 1, Reason: "job created", NotBefore: wake}})
+	d.alert(AlertFlagged, flaggedSummary(id, d.next.Verdict, d.next.SPClientID, d.next.JobID))
+}
+
+// close ends an open or exempt finding.
+func (d *decision) close(state FindingState, resolution string) {
+	d.next.State = state
+	d.next.Resolution = resolution
+	d.next.ClosedAt = d.now
+}
+
+// decide is the intake's rule book: given the stored finding and the
+// cluster as ARM returned it (nil when ARM says it does not exist), it
+// returns the next finding with its effects in the outbox, and whether
+// anything must be saved.
+func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, Outcome, bool) {
+	d := &decision{next: f, now: now, why: why, out: Outcome{Cluster: f.Cluster, JobID: f.JobID}}
+	d.next.Outbox = slices.Clone(f.Outbox)
+	d.next.LastEvaluated = now
+	if d.next.FirstSeen.IsZero() {
+		d.next.FirstSeen = now
+	}
+	if !d.next.RecheckAt.After(now) {
+		d.next.RecheckAt = time.Time{}
+	}
+	if c == nil {
+		return d.gone(f)
+	}
+
+	ev := Evaluate(*c)
+	d.next.Verdict, d.next.Reasons, d.next.SPClientID = ev.Verdict, ev.Reasons, ""
+	if ev.Verdict.Flagged() {
+		d.next.SPClientID = strings.TrimSpace(c.ServicePrincipalClientID)
+	}
+	verdict := string(ev.Verdict) + ": " + strings.Join(ev.Reasons, "; ")
+	d.out.Detail = verdict
+	a, changed := observeApproval(f.Approval, *c, now, why, r.approvers)
+	if changed {
+		d.next.Approval = &a
+	}
+	exempt := d.next.Approval != nil && d.next.Approval.Status == ApprovalExempt
+
+	switch {
+	case exempt && f.State == FindingExempt:
+		d.audit("evaluated", "exempt; "+verdict)
+		d.out.Result = ResultEvaluated
+	case exempt && (f.State == FindingOpen || ev.Verdict.Flagged()):
+		reason := d.next.Approval.Reason
+		d.close(FindingExempt, "exempt: "+reason)
+		d.audit("exempted", reason+"; "+verdict)
+		d.alert(AlertExempted, "AKS cluster "+f.Cluster.Name+" is exempt from remediation: "+reason)
+		d.wakeJob("exempted")
+		d.out.Result, d.out.Detail = ResultExempted, reason
+	case ev.Verdict.Flagged() && f.State == FindingOpen:
+		d.audit("evaluated", "still flagged; "+verdict)
+		d.out.Result = ResultEvaluated
+	case ev.Verdict.Flagged():
+		d.flag(verdict, r.debounce)
+	case ev.Verdict.Compliant() && (f.State == FindingOpen || f.State == FindingExempt):
+		d.close(FindingResolved, "now uses a managed identity")
+		d.audit("resolved", verdict)
+		d.alert(AlertResolved, "AKS cluster "+f.Cluster.Name+" now uses a managed identity; its finding is closed")
+		d.wakeJob("finding resolved")
+		d.out.Result = ResultResolved
+	default:
+		if f.State == "" || f.State == FindingDeleted || f.State == FindingExempt {
+			d.next.State = FindingClear
+		}
+		d.audit("evaluated", verdict)
+		d.out.Result = ResultEvaluated
+	}
+	if changed && d.next.State == FindingOpen {
+		d.approvalChanged(a)
+	}
+	return d.next, d.out, true
+}
+
+// gone closes the finding of a cluster ARM no longer has.
+func (d *decision) gone(f Finding) (Finding, Outcome, bool) {
+	id := f.Cluster
+	switch {
+	case f.State == "":
+		return f, Outcome{Result: ResultIgnored, Cluster: id, Detail: "cluster not found"}, false
+	case f.State == FindingDeleted || f.Resolution == resolutionDeleted:
+		return f, Outcome{Result: ResultDuplicate, Cluster: id, Detail: "cluster already recorded as deleted"}, false
+	case f.State == FindingOpen:
+		d.close(FindingResolved, resolutionDeleted)
+		d.audit("resolved", resolutionDeleted)
+		d.alert(AlertResolved, "AKS cluster "+id.Name+" was deleted; its finding is closed")
+		d.wakeJob(resolutionDeleted)
+	default:
+		d.close(FindingDeleted, resolutionDeleted)
+		d.audit("deleted", resolutionDeleted)
+	}
+	d.out.Result, d.out.Detail = ResultResolved, resolutionDeleted
+	return d.next, d.out, true
+}
+
+// approvalChanged records a new approval tag value on an open finding and
+// tells whoever must know.
+func (d *decision) approvalChanged(a Approval) {
+	name := d.next.Cluster.Name
+	by := d.why.actorName()
+	switch a.Status {
+	case ApprovalApproved:
+		d.audit("approved", "remediation approved by "+by)
+		d.alert(AlertApproved, "remediation of "+name+" approved by "+by)
+		d.wakeJob("approved")
+	case ApprovalRejected, ApprovalInvalid:
+		d.audit("approval-"+string(a.Status), a.Reason)
+		d.alert(AlertRejected, "approval of "+name+" not accepted: "+a.Reason)
+	case ApprovalRemoved:
+		d.audit("approval-removed", "approval tag removed by "+by)
+		d.wakeJob("approval removed")
+	}
+	if d.out.Result == ResultEvaluated {
+		d.out.Result, d.out.Detail = ResultApproval, string(a.Status)+": "+orDefault(a.Reason, "by "+by)
+	}
+}
+
+func flaggedSummary(id ClusterID, v Verdict, sp, jobID string) string {
+	if v == VerdictMixed {
+		return "AKS cluster " + id.Name + " has a managed identity but still names service principal " + sp +
+			"; review it by hand (job " + jobID + ")"
+	}
+	return "AKS cluster " + id.Name + " authenticates its control plane with service principal " + sp +
+		"; remediation job " + jobID + " is " + awaitingApproval
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}

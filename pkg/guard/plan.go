@@ -1,0 +1,187 @@
+package guard
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Plan is what a job will do, recorded before it does anything and written
+// so a person can check it.
+type Plan struct {
+	// Target is the identity the control plane moves to.
+	Target IdentityTarget `json:"target"`
+	// TargetPrincipal is the user-assigned identity's principal; nil for a
+	// system-assigned target, whose principal exists only after the update.
+	TargetPrincipal *Principal `json:"targetPrincipal,omitempty"`
+	// ServicePrincipal is the credential the cluster uses today.
+	ServicePrincipal Principal `json:"servicePrincipal"`
+	// ControlPlane are the service principal's role assignments the new
+	// control-plane identity gets; Kubelet its AcrPull assignments, which
+	// go to the kubelet identity.
+	ControlPlane []RoleAssignment `json:"controlPlane,omitempty"`
+	Kubelet      []RoleAssignment `json:"kubelet,omitempty"`
+	// Window describes the maintenance window the update waits for.
+	Window string `json:"window"`
+	// ClusterETag is the cluster's eTag when planned; the update is sent
+	// with If-Match on the eTag read right before it.
+	ClusterETag string   `json:"clusterETag"`
+	Warnings    []string `json:"warnings,omitempty"`
+	// Blocked, when set, is why the job cannot go on without a person.
+	Blocked string `json:"blocked,omitempty"`
+}
+
+// Lines renders the plan for people: the job's record, alerts and the demo.
+func (p *Plan) Lines() []string {
+	var l []string
+	target := "system-assigned managed identity"
+	if p.Target.Type == "UserAssigned" {
+		target = "user-assigned managed identity " + p.Target.UserAssigned
+	}
+	l = append(l, "move the control plane from service principal "+p.ServicePrincipal.AppID+
+		" (object "+p.ServicePrincipal.ObjectID+") to a "+target)
+	for _, a := range p.ControlPlane {
+		l = append(l, "re-grant "+a.describe()+" to the control-plane identity")
+	}
+	for _, a := range p.Kubelet {
+		l = append(l, "grant "+a.describe()+" to the kubelet identity")
+	}
+	if len(p.ControlPlane)+len(p.Kubelet) == 0 {
+		l = append(l, "the service principal holds no role assignments to carry over")
+	}
+	l = append(l, "maintenance window: "+p.Window)
+	l = append(l, p.Warnings...)
+	if p.Blocked != "" {
+		l = append(l, "blocked: "+p.Blocked)
+	}
+	return l
+}
+
+// builtinRoles names the built-in roles an AKS service principal usually
+// holds, for plans people read; other roles show their GUID.
+var builtinRoles = map[string]string{
+	"b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+	"acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
+	"4d97b98b-1d4f-4787-a291-c67834d212e7": "Network Contributor",
+	AcrPullRoleID:                          "AcrPull",
+	"b12aa53e-6015-4669-85d0-8515ebb3ae7f": "Private DNS Zone Contributor",
+	"3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
+	"9980e02c-c2be-4d73-94e8-173b1dc7cf3c": "Virtual Machine Contributor",
+	"f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
+	"ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+	"4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+}
+
+func (a RoleAssignment) describe() string {
+	role := a.RoleName
+	if role == "" {
+		role = builtinRoles[roleGUID(a.RoleDefinitionID)]
+	}
+	if role == "" {
+		role = "role " + roleGUID(a.RoleDefinitionID)
+	}
+	s := role + " on " + a.Scope
+	if a.Condition != "" {
+		s += " (with its condition)"
+	}
+	return s
+}
+
+// key identifies an assignment to make, whoever it is for.
+func (a RoleAssignment) key() string {
+	return strings.ToLower(a.Scope + "|" + roleGUID(a.RoleDefinitionID) + "|" + a.PrincipalID + "|" + a.Condition)
+}
+
+// roleGUID is the last segment of a role definition ID.
+func roleGUID(id string) string {
+	return strings.ToLower(id[strings.LastIndex(id, "/")+1:])
+}
+
+// isAcrPull reports whether a grants the built-in AcrPull role.
+func (a RoleAssignment) isAcrPull() bool { return roleGUID(a.RoleDefinitionID) == AcrPullRoleID }
+
+// plan works out what a job will do. A missing permission or an identity
+// that cannot be used is recorded in Plan.Blocked — the job never runs
+// blind; other failures are returned for a retry.
+func (s *Service) plan(ctx context.Context, c Cluster) (*Plan, error) {
+	p := &Plan{Target: IdentityTarget{Type: "SystemAssigned"}, ClusterETag: c.ETag}
+	appID := strings.TrimSpace(c.ServicePrincipalClientID)
+	if Evaluate(c).Verdict == VerdictMixed {
+		p.ServicePrincipal = Principal{AppID: appID}
+		p.Blocked = "manual review: the cluster has a " + c.IdentityType + " identity and still names service principal " + appID
+		return p, nil
+	}
+
+	sp, err := s.directory.ServicePrincipal(ctx, appID)
+	switch kind := KindOf(err); {
+	case err == nil:
+	case kind == KindForbidden:
+		p.ServicePrincipal = Principal{AppID: appID}
+		p.Blocked = "cannot read service principal " + appID + " in Microsoft Entra ID: the guard's identity needs the Microsoft Graph application permission Application.Read.All (" + err.Error() + ")"
+		return p, nil
+	case kind == KindNotFound:
+		p.ServicePrincipal = Principal{AppID: appID}
+		p.Blocked = "service principal " + appID + " does not exist in Microsoft Entra ID, so its role assignments cannot be known; migrate the cluster by hand"
+		return p, nil
+	default:
+		return nil, fmt.Errorf("look up service principal %s: %w", appID, err)
+	}
+	p.ServicePrincipal = sp
+
+	scopes := append([]string{"/subscriptions/" + c.ID.Subscription}, s.roleScopes...)
+	held, err := s.roles.AssignmentsOf(ctx, sp.ObjectID, scopes)
+	switch {
+	case err == nil:
+	case KindOf(err) == KindForbidden:
+		p.Blocked = "cannot list the role assignments of service principal " + appID + ": the guard's identity needs Microsoft.Authorization/roleAssignments/read on " + strings.Join(scopes, ", ") + " (" + err.Error() + ")"
+		return p, nil
+	default:
+		return nil, fmt.Errorf("list role assignments of %s: %w", sp.ObjectID, err)
+	}
+	for _, a := range held {
+		if a.isAcrPull() {
+			p.Kubelet = append(p.Kubelet, a)
+		} else {
+			p.ControlPlane = append(p.ControlPlane, a)
+		}
+	}
+
+	uai, _ := c.Tag(IdentityTag)
+	if uai = strings.TrimSpace(uai); uai == "" && c.HasCustomPrivateDNSZone() {
+		uai = s.userAssigned
+	}
+	switch {
+	case uai != "":
+		mi, err := s.directory.ManagedIdentity(ctx, uai)
+		switch kind := KindOf(err); {
+		case err == nil:
+			p.Target = IdentityTarget{Type: "UserAssigned", UserAssigned: uai}
+			p.TargetPrincipal = &mi
+		case kind == KindForbidden || kind == KindNotFound || kind == KindInvalid:
+			p.Blocked = "cannot use user-assigned identity " + uai + ": " + err.Error()
+			return p, nil
+		default:
+			return nil, fmt.Errorf("look up managed identity %s: %w", uai, err)
+		}
+	case c.HasCustomPrivateDNSZone():
+		p.Blocked = "the cluster uses the custom private DNS zone " + c.PrivateDNSZone +
+			", which a system-assigned identity cannot be granted in advance: tag the cluster " + IdentityTag +
+			"=<user-assigned identity resource ID> (with Private DNS Zone Contributor on the zone) or configure a default"
+		return p, nil
+	}
+
+	configs, err := s.clusters.MaintenanceConfigs(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read maintenance configurations: %w", err)
+	}
+	p.Window = MaintenanceWindowAt(configs, s.now()).Describe
+	p.Warnings = []string{
+		"kubelet keeps using the service principal until each node pool gets a node image upgrade (az aks nodepool upgrade --node-image-only), which reimages the nodes: plan that disruption for the window; the guard does not start it",
+		"new role assignments can take up to an hour to propagate",
+		"the old service principal " + appID + " is left in place; delete it once nothing else uses it",
+	}
+	if c.Kubelet == nil {
+		p.Warnings = append(p.Warnings, "AKS creates a kubelet identity; access the nodes had through the service principal is re-granted to it only for AcrPull")
+	}
+	return p, nil
+}
