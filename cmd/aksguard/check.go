@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/clusterjson"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -29,10 +27,11 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlags("check", "FILE|-", stderr)
 	output := outputFlag("table")
 	fs.Var(&output, "output", "table or json (one object per cluster per line)")
-	if code, ok := parseFlags(fs, args); !ok {
+	files, code, ok := parseFlags(fs, args, 1)
+	if !ok {
 		return code
 	}
-	data, name, err := readInput("check", fs.Args(), stdin)
+	data, name, err := readInput("check", files, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "aksguard", err)
 		return exitUsage
@@ -46,14 +45,8 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "aksguard check: %s: no clusters in the input\n", name)
 		return exitUsage
 	}
-	for _, r := range recs {
-		if why := notCluster(r); why != "" {
-			fmt.Fprintf(stderr, "aksguard check: %s: %s: %s\n", name, r.Path, why)
-			return exitUsage
-		}
-	}
 	lines := make([]checkLine, 0, len(recs))
-	code := exitOK
+	code = exitOK
 	for _, r := range recs {
 		ev := guard.Evaluate(r.Cluster)
 		l := checkLine{ID: r.RawID, Name: r.Name, Verdict: ev.Verdict, Compliant: ev.Verdict.Compliant(), Reasons: ev.Reasons,
@@ -80,30 +73,6 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return code
 }
 
-// notCluster says why a record is another ARM resource, such as a
-// maintenance configuration or a role assignment, and is empty for a
-// cluster or a body without type and id (a PUT request). Other resources are
-// bad input, not clusters of unknown verdict.
-func notCluster(r clusterjson.Record) string {
-	if t := r.Cluster.Type; t != "" && !strings.EqualFold(t, clusterType) {
-		return "resource type " + t + " is not " + clusterType
-	}
-	if r.RawID == "" {
-		return ""
-	}
-	_, child, err := armid.ClusterOf(r.RawID)
-	switch {
-	case errors.Is(err, armid.ErrNotCluster):
-		return err.Error()
-	case err == nil && child != "":
-		return fmt.Sprintf("resource ID %q is a %s under a managed cluster, not the cluster", r.RawID, child)
-	}
-	return ""
-}
-
-// clusterType is the ARM type of an AKS cluster, compared
-// case-insensitively: Resource Graph spells it in lower case.
-const clusterType = "Microsoft.ContainerService/managedClusters"
 
 func printCheckTable(w io.Writer, lines []checkLine) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -433,3 +433,22 @@ func TestCheckErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFlagsAfterTheFile: `aksguard check FILE --output json` works as
+// `aksguard check --output json FILE` does.
+func TestFlagsAfterTheFile(t *testing.T) {
+	file := filepath.Join(samples, "aks_get_sp_realguid_sdknet_recording.json")
+	before := aksguard(t, "", nil, "check", "--output", "json", file)
+	after := aksguard(t, "", nil, "check", file, "--output", "json")
+	if after.code != 1 || after.stdout != before.stdout || after.stdout == "" {
+		t.Errorf("check FILE --output json = %d %q, want what check --output json FILE gives (%d %q)", after.code, after.stdout, before.code, before.stdout)
+	}
+	if got := aksguard(t, "", nil, "check", file, "extra"); got.code != 2 || !strings.Contains(got.stderr, "got 2 arguments") {
+		t.Errorf("check FILE extra = %d %q, want 2 naming the extra argument", got.code, got.stderr)
+	}
+	for _, cmd := range []string{"demo", "serve"} {
+		if got := aksguard(t, "", nil, cmd, "foo"); got.code != 2 || !strings.Contains(got.stderr, `takes no arguments, got ["foo"]`) {
+			t.Errorf("%s foo = %d %q, want 2: it takes no arguments", cmd, got.code, got.stderr)
+		}
+	}
+}

@@ -19,7 +19,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	output := outputFlag("table")
 	fs.Var(&output, "output", "table, or json: one object per cluster per line on stdout (the timeline goes to stderr)")
 	verbose := fs.Bool("v", false, "also print the handler's JSON logs to stderr")
-	if code, ok := parseFlags(fs, args); !ok {
+	if _, code, ok := parseFlags(fs, args, 0); !ok {
 		return code
 	}
 	o := demo.Options{Timeline: stdout, Summary: stdout, JSON: output == "json"}

@@ -66,17 +66,32 @@ func newFlags(name, args string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args and returns the exit code to use when parsing
-// stopped the command (help, or a bad flag).
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK, false
-	case err != nil:
-		return exitUsage, false
+// parseFlags parses args, flags before or after the arguments
+// (aksguard check FILE --output json), and returns the arguments, or false
+// with the exit code when parsing stopped the command (help, a bad flag, or
+// arguments where want is 0).
+func parseFlags(fs *flag.FlagSet, args []string, want int) ([]string, int, bool) {
+	var positional []string
+	for {
+		err := fs.Parse(args)
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return nil, exitOK, false
+		case err != nil:
+			return nil, exitUsage, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	return 0, true
+	if want == 0 && len(positional) > 0 {
+		fmt.Fprintf(fs.Output(), "aksguard %s takes no arguments, got %q\n", fs.Name(), positional)
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return positional, 0, true
 }
 
 // outputFlag adds --output and checks its value after parsing.

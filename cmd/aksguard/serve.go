@@ -22,7 +22,7 @@ import (
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
 	fs := newFlags("serve", "", stderr)
-	if code, ok := parseFlags(fs, args); !ok {
+	if _, code, ok := parseFlags(fs, args, 0); !ok {
 		return code
 	}
 	cfg, err := loadConfig(getenv)

@@ -31,10 +31,11 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	fs.Var(&output, "output", "table or json (one object per event per line)")
 	self := fs.String("self", getenv("AKSGUARD_PRINCIPAL_ID")+","+getenv("AZURE_CLIENT_ID"),
 		"the guard's own object and client ids, comma-separated: their events are ignored")
-	if code, ok := parseFlags(fs, args); !ok {
+	files, code, ok := parseFlags(fs, args, 1)
+	if !ok {
 		return code
 	}
-	data, name, err := readInput("triage", fs.Args(), stdin)
+	data, name, err := readInput("triage", files, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "aksguard", err)
 		return exitUsage

@@ -7,8 +7,6 @@ package aks
 
 import (
 	"context"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -17,19 +15,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 
 	"github.com/aksguard/aksguard/pkg/armid"
+	"github.com/aksguard/aksguard/pkg/azclient"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
-)
-
-// Retry options applied unless the caller set them. The guard runs inside a
-// Functions invocation with a bounded time budget: a few quick retries are
-// fine, but a 429 whose Retry-After exceeds MaxRetryDelay must come back to
-// the caller (azcore does not retry it then), so that the domain schedules a
-// delayed retry instead of blocking the invocation.
-const (
-	defaultMaxRetries    = 2
-	defaultMaxRetryDelay = 5 * time.Second
-	defaultTryTimeout    = 30 * time.Second
 )
 
 // defaultPollEvery is the wait between polls of a long-running operation
@@ -65,13 +53,10 @@ type sdk struct {
 // clients per subscription, created on first use, and is safe for
 // concurrent use.
 type Client struct {
-	newSDK func(subscription string) (sdk, error)
+	sdks azclient.PerSubscription[sdk]
 	// pollEvery is the wait between polls of a long-running operation when
 	// ARM asks for none (Retry-After).
 	pollEvery time.Duration
-
-	mu   sync.Mutex
-	sdks map[string]sdk // by lower-cased subscription ID
 }
 
 var (
@@ -85,58 +70,29 @@ var (
 // MaxRetries 2, MaxRetryDelay 5s and TryTimeout 30s; New does not modify
 // opts.
 func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
-	o := withRetryDefaults(opts)
-	return &Client{
-		newSDK: func(subscription string) (sdk, error) {
-			mcc, err := armcontainerservice.NewManagedClustersClient(subscription, cred, o)
-			if err != nil {
-				return sdk{}, err
-			}
-			mtc, err := armcontainerservice.NewMaintenanceConfigurationsClient(subscription, cred, o)
-			if err != nil {
-				return sdk{}, err
-			}
-			return sdk{clusters: mcc, maintenance: mtc}, nil
-		},
-		pollEvery: defaultPollEvery,
-		sdks:      map[string]sdk{},
-	}
-}
-
-// withRetryDefaults returns a copy of opts with the invocation-bounded retry
-// defaults filled in where opts left them zero.
-func withRetryDefaults(opts *arm.ClientOptions) *arm.ClientOptions {
 	var o arm.ClientOptions
 	if opts != nil {
 		o = *opts
 	}
-	if o.Retry.MaxRetries == 0 {
-		o.Retry.MaxRetries = defaultMaxRetries
+	o.Retry = azclient.Retry(o.Retry)
+	return &Client{
+		sdks: azclient.PerSubscription[sdk]{New: func(subscription string) (sdk, error) {
+			mcc, err := armcontainerservice.NewManagedClustersClient(subscription, cred, &o)
+			if err != nil {
+				return sdk{}, err
+			}
+			mtc, err := armcontainerservice.NewMaintenanceConfigurationsClient(subscription, cred, &o)
+			if err != nil {
+				return sdk{}, err
+			}
+			return sdk{clusters: mcc, maintenance: mtc}, nil
+		}},
+		pollEvery: defaultPollEvery,
 	}
-	if o.Retry.MaxRetryDelay == 0 {
-		o.Retry.MaxRetryDelay = defaultMaxRetryDelay
-	}
-	if o.Retry.TryTimeout == 0 {
-		o.Retry.TryTimeout = defaultTryTimeout
-	}
-	return &o
 }
 
 // sdk returns the SDK clients for subscription, creating them on first use.
-func (c *Client) sdk(subscription string) (sdk, error) {
-	key := strings.ToLower(subscription)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.sdks[key]; ok {
-		return s, nil
-	}
-	s, err := c.newSDK(subscription)
-	if err != nil {
-		return sdk{}, err
-	}
-	c.sdks[key] = s
-	return s, nil
-}
+func (c *Client) sdk(subscription string) (sdk, error) { return c.sdks.Get(subscription) }
 
 // GetCluster reads the cluster with ManagedClustersClient.Get. Every failure
 // is a *guard.Error: ARM errors are classified by azerr.Classify (a missing

@@ -292,37 +292,6 @@ func TestGetClusterIncompleteID(t *testing.T) {
 	}
 }
 
-func TestWithRetryDefaults(t *testing.T) {
-	tests := []struct {
-		name string
-		in   *arm.ClientOptions
-		want policy.RetryOptions
-	}{
-		{"nil", nil, policy.RetryOptions{MaxRetries: 2, MaxRetryDelay: 5 * time.Second, TryTimeout: 30 * time.Second}},
-		{"other fields only", &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{RetryDelay: time.Second}}},
-			policy.RetryOptions{MaxRetries: 2, MaxRetryDelay: 5 * time.Second, TryTimeout: 30 * time.Second, RetryDelay: time.Second}},
-		{"caller's choice", &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: policy.RetryOptions{MaxRetries: -1, MaxRetryDelay: time.Minute, TryTimeout: time.Second}}},
-			policy.RetryOptions{MaxRetries: -1, MaxRetryDelay: time.Minute, TryTimeout: time.Second}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var before arm.ClientOptions
-			if tt.in != nil {
-				before = *tt.in
-			}
-			got := withRetryDefaults(tt.in)
-			if diff := cmp.Diff(tt.want, got.Retry); diff != "" {
-				t.Errorf("withRetryDefaults().Retry mismatch (-want +got):\n%s", diff)
-			}
-			if tt.in != nil {
-				if diff := cmp.Diff(before.Retry, tt.in.Retry); diff != "" {
-					t.Errorf("withRetryDefaults() changed the caller's options (-before +after):\n%s", diff)
-				}
-			}
-		})
-	}
-}
-
 // scripted is a Transporter that answers with real HTTP responses in turn,
 // repeating the last one, so that the SDK's retry policy acts on them (the
 // fakes' errors are never retried).

@@ -159,8 +159,36 @@ func parseObject(v json.RawMessage, path string) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where(path), err)
 	}
+	if why := notCluster(rec); why != "" {
+		return nil, fmt.Errorf("%s: %s", where(path), why)
+	}
 	rec.Path = where(path)
 	return []Record{rec}, nil
+}
+
+// clusterType is the ARM type of an AKS cluster, compared
+// case-insensitively: Resource Graph spells it in lower case.
+const clusterType = "Microsoft.ContainerService/managedClusters"
+
+// notCluster says why a record is another ARM resource, such as a
+// maintenance configuration or a role assignment; it is empty for a
+// cluster, or a body without type and id (a PUT request). Other resources
+// are bad input, not clusters of unknown verdict.
+func notCluster(r Record) string {
+	if t := r.Cluster.Type; t != "" && !strings.EqualFold(t, clusterType) {
+		return "resource type " + t + " is not " + clusterType
+	}
+	if r.RawID == "" {
+		return ""
+	}
+	_, child, err := armid.ClusterOf(r.RawID)
+	switch {
+	case errors.Is(err, armid.ErrNotCluster):
+		return err.Error()
+	case err == nil && child != "":
+		return fmt.Sprintf("resource ID %q is a %s under a managed cluster, not the cluster", r.RawID, child)
+	}
+	return ""
 }
 
 // parseTable reads Resource Graph's table form, {"columns": [{"name"}],

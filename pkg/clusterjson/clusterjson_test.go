@@ -212,3 +212,18 @@ func TestParseErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestOtherResourcesAreNotClusters: another ARM resource is bad input, not
+// a cluster of unknown verdict.
+func TestOtherResourcesAreNotClusters(t *testing.T) {
+	tests := []struct{ file, mention string }{
+		{"aks_maintenanceconfig_spec_2025-01-01_Get_default.json", "maintenanceConfigurations under a managed cluster, not the cluster"},
+		{"roleassignments_list_spec_2022-04-01_ListForScope.json", "Microsoft.Authorization/roleAssignments"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(readSample(t, tt.file))
+		if err == nil || !strings.Contains(err.Error(), tt.mention) {
+			t.Errorf("Parse(%s) error = %v, want one mentioning %q", tt.file, err, tt.mention)
+		}
+	}
+}

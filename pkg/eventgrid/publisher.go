@@ -8,25 +8,15 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/messaging"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/eventgrid/azeventgrid"
 
+	"github.com/aksguard/aksguard/pkg/azclient"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
-)
-
-// Bounds filled in for retry options the caller left at zero. The SDK
-// defaults (no per-try timeout, up to a minute between tries) suit a
-// long-running client, not a handler that must answer the Functions host
-// within one invocation. A Retry-After longer than maxRetryDelay makes the
-// SDK give up at once; the error then carries the wait (guard.RetryAfterOf).
-const (
-	maxRetryDelay = 5 * time.Second
-	tryTimeout    = 15 * time.Second
 )
 
 // Publisher publishes alerts to one Event Grid topic. It is safe for
@@ -63,12 +53,7 @@ func New(endpoint string, cred azcore.TokenCredential, source string, opts *azev
 	if opts != nil {
 		o = *opts
 	}
-	if o.Retry.MaxRetryDelay == 0 {
-		o.Retry.MaxRetryDelay = maxRetryDelay
-	}
-	if o.Retry.TryTimeout == 0 {
-		o.Retry.TryTimeout = tryTimeout
-	}
+	o.Retry = azclient.Retry(o.Retry)
 	client, err := azeventgrid.NewClient(endpoint, cred, &o)
 	if err != nil {
 		return nil, fmt.Errorf("event grid client for %s: %w", u.Host, err)

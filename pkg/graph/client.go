@@ -15,13 +15,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
+	"github.com/aksguard/aksguard/pkg/azclient"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -44,15 +44,6 @@ const (
 	maxBody = 1 << 20
 	// selectFields is the $select of both requests.
 	selectFields = "id,appId,displayName"
-)
-
-// Retry options applied unless the caller set them, as for the ARM
-// clients: a few quick retries, and a 429 whose Retry-After exceeds
-// MaxRetryDelay comes back to the caller (azcore does not retry it then).
-const (
-	defaultMaxRetries    = 2
-	defaultMaxRetryDelay = 5 * time.Second
-	defaultTryTimeout    = 30 * time.Second
 )
 
 // Client reads service principals from Microsoft Graph. It is safe for
@@ -91,15 +82,7 @@ func NewWithEndpoint(endpoint string, cred azcore.TokenCredential, opts *azcore.
 	if opts != nil {
 		o = *opts
 	}
-	if o.Retry.MaxRetries == 0 {
-		o.Retry.MaxRetries = defaultMaxRetries
-	}
-	if o.Retry.MaxRetryDelay == 0 {
-		o.Retry.MaxRetryDelay = defaultMaxRetryDelay
-	}
-	if o.Retry.TryTimeout == 0 {
-		o.Retry.TryTimeout = defaultTryTimeout
-	}
+	o.Retry = azclient.Retry(o.Retry)
 	c, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		PerRetry:               []policy.Policy{runtime.NewBearerTokenPolicy(cred, []string{base + "/.default"}, nil)},
 		AllowedQueryParameters: []string{"$select", "$filter"},

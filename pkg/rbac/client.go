@@ -12,26 +12,15 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 
+	"github.com/aksguard/aksguard/pkg/azclient"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
-)
-
-// Retry options applied unless the caller set them; the same
-// invocation-bounded budget as pkg/aks: a few quick retries, and a 429 whose
-// Retry-After exceeds MaxRetryDelay comes back to the caller (azcore does not
-// retry it then) so that the domain schedules a delayed retry.
-const (
-	defaultMaxRetries    = 2
-	defaultMaxRetryDelay = 5 * time.Second
-	defaultTryTimeout    = 30 * time.Second
 )
 
 // DefaultPrincipalType is the principal type Assign sends when the
@@ -56,10 +45,7 @@ var _ roleAssignmentsAPI = (*armauthorization.RoleAssignmentsClient)(nil)
 // Client reads and creates role assignments in ARM. It keeps one SDK client
 // per subscription, created on first use, and is safe for concurrent use.
 type Client struct {
-	newAPI func(subscription string) (roleAssignmentsAPI, error)
-
-	mu   sync.Mutex
-	apis map[string]roleAssignmentsAPI // by lower-cased subscription ID
+	apis azclient.PerSubscription[roleAssignmentsAPI]
 }
 
 var _ guard.Roles = (*Client)(nil)
@@ -70,52 +56,21 @@ var _ guard.Roles = (*Client)(nil)
 // MaxRetries 2, MaxRetryDelay 5s and TryTimeout 30s; New does not modify
 // opts.
 func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
-	o := withRetryDefaults(opts)
-	return &Client{
-		newAPI: func(subscription string) (roleAssignmentsAPI, error) {
-			return armauthorization.NewRoleAssignmentsClient(subscription, cred, o)
-		},
-		apis: map[string]roleAssignmentsAPI{},
-	}
-}
-
-// withRetryDefaults returns a copy of opts with the invocation-bounded retry
-// defaults filled in where opts left them zero.
-func withRetryDefaults(opts *arm.ClientOptions) *arm.ClientOptions {
 	var o arm.ClientOptions
 	if opts != nil {
 		o = *opts
 	}
-	if o.Retry.MaxRetries == 0 {
-		o.Retry.MaxRetries = defaultMaxRetries
-	}
-	if o.Retry.MaxRetryDelay == 0 {
-		o.Retry.MaxRetryDelay = defaultMaxRetryDelay
-	}
-	if o.Retry.TryTimeout == 0 {
-		o.Retry.TryTimeout = defaultTryTimeout
-	}
-	return &o
+	o.Retry = azclient.Retry(o.Retry)
+	return &Client{apis: azclient.PerSubscription[roleAssignmentsAPI]{New: func(subscription string) (roleAssignmentsAPI, error) {
+		return armauthorization.NewRoleAssignmentsClient(subscription, cred, &o)
+	}}}
 }
 
 // api returns the SDK client for subscription, creating it on first use.
 // Scopes above subscriptions (management groups) share the client of the
 // subscription "": the operations Client uses take the scope in the path
 // and never read the client's subscription.
-func (c *Client) api(subscription string) (roleAssignmentsAPI, error) {
-	key := strings.ToLower(subscription)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if a, ok := c.apis[key]; ok {
-		return a, nil
-	}
-	a, err := c.newAPI(subscription)
-	if err != nil {
-		return nil, err
-	}
-	c.apis[key] = a
-	return a, nil
-}
+func (c *Client) api(subscription string) (roleAssignmentsAPI, error) { return c.apis.Get(subscription) }
 
 // AssignmentsOf lists, for each scope, the role assignments held directly by
 // the principal with object id principalID at, above or below that scope,

@@ -260,7 +260,7 @@ func TestAssignmentsOfSim(t *testing.T) {
 			if len(got) != len(tt.want) {
 				t.Errorf("AssignmentsOf(%s, %q) returned %d assignments, want %d", spOld, tt.scopes, len(got), len(tt.want))
 			}
-			if n := len(c.apis); n != tt.apis {
+			if n := c.apis.Len(); n != tt.apis {
 				t.Errorf("%d SDK clients after AssignmentsOf(%q), want %d (one per subscription)", n, tt.scopes, tt.apis)
 			}
 		})
@@ -575,22 +575,8 @@ func TestClientConcurrent(t *testing.T) {
 	if err != nil || len(got) != 10 {
 		t.Errorf("AssignmentsOf(both subscriptions) = %d assignments, %v; want 10, nil", len(got), err)
 	}
-	if n := len(c.apis); n != 2 {
+	if n := c.apis.Len(); n != 2 {
 		t.Errorf("%d SDK clients, want 2 (one per subscription)", n)
 	}
 }
 
-func TestNewRetryDefaults(t *testing.T) {
-	opts := &arm.ClientOptions{}
-	opts.Retry.MaxRetries = 7
-	o := withRetryDefaults(opts)
-	if o.Retry.MaxRetries != 7 || o.Retry.MaxRetryDelay != defaultMaxRetryDelay || o.Retry.TryTimeout != defaultTryTimeout {
-		t.Errorf("withRetryDefaults() retry = %+v, want MaxRetries 7 kept and the other defaults filled in", o.Retry)
-	}
-	if opts.Retry.MaxRetryDelay != 0 || opts.Retry.TryTimeout != 0 {
-		t.Errorf("withRetryDefaults() modified its argument: %+v", opts.Retry)
-	}
-	if o := withRetryDefaults(nil); o.Retry.MaxRetries != defaultMaxRetries {
-		t.Errorf("withRetryDefaults(nil) MaxRetries = %d, want %d", o.Retry.MaxRetries, defaultMaxRetries)
-	}
-}
