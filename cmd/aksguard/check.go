@@ -73,7 +73,6 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return code
 }
 
-
 func printCheckTable(w io.Writer, lines []checkLine) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tVERDICT\tCOMPLIANT\tREASONS")

@@ -70,7 +70,9 @@ func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
 // Scopes above subscriptions (management groups) share the client of the
 // subscription "": the operations Client uses take the scope in the path
 // and never read the client's subscription.
-func (c *Client) api(subscription string) (roleAssignmentsAPI, error) { return c.apis.Get(subscription) }
+func (c *Client) api(subscription string) (roleAssignmentsAPI, error) {
+	return c.apis.Get(subscription)
+}
 
 // AssignmentsOf lists, for each scope, the role assignments held directly by
 // the principal with object id principalID at, above or below that scope,

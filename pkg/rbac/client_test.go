@@ -579,4 +579,3 @@ func TestClientConcurrent(t *testing.T) {
 		t.Errorf("%d SDK clients, want 2 (one per subscription)", n)
 	}
 }
-
