@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -98,13 +99,16 @@ type result struct {
 // invoke decodes the envelope, bounds the work in time, and writes the
 // response. A body that is too large or not an envelope is a 4xx: the
 // request itself is wrong, whatever event it might carry.
-func (s *Server) invoke(function string, body func(ctx context.Context, log *slog.Logger, in invocation) result) http.HandlerFunc {
+func (s *Server) invoke(function string, handle func(ctx context.Context, log *slog.Logger, in invocation) result) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		log := s.log.With("function", function, "invocation_id", r.Header.Get("X-Azure-Functions-InvocationId"))
 		var in invocation
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
-		if err := dec.Decode(&in); err != nil {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+		if err == nil {
+			err = json.Unmarshal(body, &in)
+		}
+		if err != nil {
 			status, msg := http.StatusBadRequest, "request body is not a Functions invocation: "+err.Error()
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -117,7 +121,7 @@ func (s *Server) invoke(function string, body func(ctx context.Context, log *slo
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 		defer cancel()
-		res := body(ctx, log, in)
+		res := handle(ctx, log, in)
 		log.Info("invocation done", "status", res.status, "duration_ms", time.Since(start).Milliseconds())
 		writeJSON(w, res.status, response{Outputs: map[string]any{}, Logs: res.logs, ReturnValue: res.value})
 	}

@@ -76,7 +76,7 @@ func TestClusterEventsBatch(t *testing.T) {
 	if diff := cmp.Diff(want, got.ReturnValue); diff != "" {
 		t.Errorf("ReturnValue mismatch (-want +got):\n%s", diff)
 	}
-	if !hasLog(got.Logs, "event broken: rejected: invalid event: ResourceWriteSuccess data") {
+	if !hasLog(got.Logs, "event broken: rejected: invalid event: event does not fit its schema: data is not a JSON object") {
 		t.Errorf("Logs = %q, want the rejected event named with its reason", got.Logs)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/messaging"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/eventgrid/azsystemevents"
 
 	"github.com/aksguard/aksguard/pkg/armid"
@@ -54,6 +53,26 @@ var (
 // becomes an Event marked Invalid with the reason, so one bad event never
 // blocks the rest of its batch.
 func Decode(data []byte) ([]guard.Event, error) {
+	// The common deliveries, one event or one batch, decode without a
+	// stream decoder's copy of every value.
+	switch firstByte(data) {
+	case '{':
+		if ev, err := one(data); err == nil {
+			return []guard.Event{ev}, nil
+		}
+	case '[':
+		var batch []json.RawMessage
+		if json.Unmarshal(data, &batch) == nil {
+			if len(batch) == 0 {
+				return nil, errors.New("event payload holds no events")
+			}
+			out := make([]guard.Event, len(batch))
+			for i, raw := range batch {
+				out[i] = One(raw)
+			}
+			return out, nil
+		}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []guard.Event
 	for {
@@ -86,62 +105,120 @@ func Decode(data []byte) ([]guard.Event, error) {
 	return out, nil
 }
 
+// wire is one event in either schema, decoded in a single pass: the
+// CloudEvents 1.0 attributes and the Event Grid schema's, whose names
+// differ (type/eventType, time/eventTime).
+type wire struct {
+	SpecVersion *string         `json:"specversion"`
+	ID          string          `json:"id"`
+	Source      string          `json:"source"`
+	Type        string          `json:"type"`
+	EventType   *string         `json:"eventType"`
+	Subject     string          `json:"subject"`
+	Time        *time.Time      `json:"time"`
+	EventTime   *time.Time      `json:"eventTime"`
+	Data        *writeData      `json:"data"`
+	DataBase64  []byte          `json:"data_base64"`
+}
+
+// wireRaw is wire for data that is not a JSON object: a JSON string holding
+// the object, as some senders encode it.
+type wireRaw struct {
+	Data json.RawMessage `json:"data"`
+}
+
 // One decodes and triages a single event.
 func One(raw []byte) guard.Event {
-	var probe struct {
-		SpecVersion *string `json:"specversion"`
-		EventType   *string `json:"eventType"`
-		ID          string  `json:"id"`
+	ev, _ := one(raw)
+	return ev
+}
+
+// one is One that also returns the JSON syntax error, if any, so Decode can
+// tell a stream of several events from a broken one.
+func one(raw []byte) (guard.Event, error) {
+	var w wire
+	err := json.Unmarshal(raw, &w)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field == "data" {
+		// Data sent as a string: decode the rest, then the data inside it.
+		w.Data, err = nil, nil
+		var r wireRaw
+		if err = json.Unmarshal(raw, &r); err == nil {
+			w.Data, err = decodeData(r.Data)
+		}
+		if err != nil {
+			// Not a syntax error of the event itself: say what data was.
+			err = fmt.Errorf("data is not a JSON object or a string holding one (%v)", err)
+		}
 	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return invalid(guard.Event{}, "event is not a JSON object: "+err.Error())
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return invalid(guard.Event{}, "event is not valid JSON: "+err.Error()), err
+	}
+	ev := guard.Event{ID: w.ID}
+	switch {
+	case w.SpecVersion != nil:
+		ev.Schema, ev.Type = SchemaCloudEvent, w.Type
+	case w.EventType != nil:
+		ev.Schema, ev.Type = SchemaEventGrid, *w.EventType
+	}
+	if err != nil {
+		// A field of the wrong type; encoding/json decoded the rest.
+		return invalid(ev, "event does not fit its schema: "+err.Error()), nil
 	}
 	switch {
-	case probe.SpecVersion != nil:
-		return fromCloudEvent(raw, probe.ID)
-	case probe.EventType != nil:
-		return fromEventGridEvent(raw, probe.ID)
+	case w.SpecVersion != nil:
+		switch {
+		case *w.SpecVersion != "1.0":
+			return invalid(ev, "CloudEvent specversion "+*w.SpecVersion+" is not 1.0"), nil
+		case w.ID == "" || w.Source == "" || w.Type == "":
+			return invalid(ev, "CloudEvent lacks id, source or type"), nil
+		}
+		if w.Time != nil {
+			ev.Time = *w.Time
+		}
+		if w.Data == nil && w.DataBase64 != nil {
+			if w.Data, err = decodeData(w.DataBase64); err != nil {
+				return invalid(ev, "CloudEvent data_base64: "+err.Error()), nil
+			}
+		}
+	case w.EventType != nil:
+		if w.ID == "" || ev.Type == "" {
+			return invalid(ev, "Event Grid event lacks id or eventType"), nil
+		}
+		if w.EventTime != nil {
+			ev.Time = *w.EventTime
+		}
+	default:
+		return invalid(ev, "event is neither CloudEvents 1.0 (no specversion) nor Event Grid schema (no eventType)"), nil
 	}
-	return invalid(guard.Event{ID: probe.ID}, "event is neither CloudEvents 1.0 (no specversion) nor Event Grid schema (no eventType)")
+	return classify(ev, w.Subject, w.Data), nil
 }
 
-func fromCloudEvent(raw []byte, id string) guard.Event {
-	ev := guard.Event{ID: id, Schema: SchemaCloudEvent}
-	var ce messaging.CloudEvent
-	if err := json.Unmarshal(raw, &ce); err != nil {
-		return invalid(ev, "CloudEvent: "+err.Error())
+// decodeData decodes event data held as bytes: an object, or a JSON string
+// holding one.
+func decodeData(data []byte) (*writeData, error) {
+	if firstByte(data) == '"' {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return nil, err
+		}
+		data = []byte(s)
 	}
-	if ce.SpecVersion != "1.0" {
-		return invalid(ev, "CloudEvent specversion "+ce.SpecVersion+" is not 1.0")
+	var d writeData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, err
 	}
-	ev.ID, ev.Type = ce.ID, ce.Type
-	if ce.Time != nil {
-		ev.Time = *ce.Time
-	}
-	subject := ""
-	if ce.Subject != nil {
-		subject = *ce.Subject
-	}
-	data, _ := ce.Data.([]byte)
-	return classify(ev, subject, data)
+	return &d, nil
 }
 
-func fromEventGridEvent(raw []byte, id string) guard.Event {
-	ev := guard.Event{ID: id, Schema: SchemaEventGrid}
-	var eg azsystemevents.EventGridEvent
-	if err := json.Unmarshal(raw, &eg); err != nil {
-		return invalid(ev, "Event Grid event: "+err.Error())
-	}
-	ev.ID, ev.Type = deref(eg.ID), deref(eg.EventType)
-	if ev.ID == "" || ev.Type == "" {
-		return invalid(ev, "Event Grid event lacks id or eventType")
-	}
-	if eg.EventTime != nil {
-		ev.Time = *eg.EventTime
-	}
-	data, _ := eg.Data.([]byte)
-	return classify(ev, deref(eg.Subject), data)
-}
+
+// writeData is the SDK's ResourceWriteSuccessEventData without its
+// UnmarshalJSON method, which decodes through a map of raw messages and
+// re-scans every field: encoding/json fills the same fields in the one pass
+// that decodes the event, matching their names as the SDK's decoder does.
+// ResourceDeleteSuccessEventData has the same fields and converts from it.
+type writeData azsystemevents.ResourceWriteSuccessEventData
 
 // resourceData is what the guard reads from ResourceWriteSuccess and
 // ResourceDeleteSuccess data; the two SDK types have the same fields.
@@ -151,20 +228,20 @@ type resourceData struct {
 	evidence                       map[string]*string
 }
 
-func classify(ev guard.Event, subject string, data []byte) guard.Event {
+func classify(ev guard.Event, subject string, data *writeData) guard.Event {
 	var d resourceData
 	switch ev.Type {
 	case azsystemevents.TypeResourceWriteSuccess:
-		var w azsystemevents.ResourceWriteSuccessEventData
-		if err := unmarshalData(data, &w); err != nil {
-			return invalid(ev, "ResourceWriteSuccess data: "+err.Error())
+		if data == nil {
+			return invalid(ev, "ResourceWriteSuccess data: missing")
 		}
+		w := azsystemevents.ResourceWriteSuccessEventData(*data)
 		d = resourceData{deref(w.OperationName), deref(w.ResourceURI), deref(w.Status), w.Claims, evidence(w.Authorization)}
 	case azsystemevents.TypeResourceDeleteSuccess:
-		var w azsystemevents.ResourceDeleteSuccessEventData
-		if err := unmarshalData(data, &w); err != nil {
-			return invalid(ev, "ResourceDeleteSuccess data: "+err.Error())
+		if data == nil {
+			return invalid(ev, "ResourceDeleteSuccess data: missing")
 		}
+		w := azsystemevents.ResourceDeleteSuccessEventData(*data)
 		d = resourceData{deref(w.OperationName), deref(w.ResourceURI), deref(w.Status), w.Claims, evidence(w.Authorization)}
 	case azsystemevents.TypeSubscriptionValidation:
 		return ignore(ev, "subscription validation is answered by the Functions host's Event Grid extension")
@@ -255,21 +332,6 @@ func evidence(a *azsystemevents.ResourceAuthorization) map[string]*string {
 	return a.Evidence
 }
 
-// unmarshalData decodes event data, which a sender may also have encoded as
-// a JSON string holding the object.
-func unmarshalData(data []byte, v any) error {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return errors.New("missing")
-	}
-	if firstByte(data) == '"' {
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
-		}
-		data = []byte(s)
-	}
-	return json.Unmarshal(data, v)
-}
 
 func invalid(ev guard.Event, reason string) guard.Event {
 	ev.Invalid, ev.Action, ev.Reason = true, guard.ActionIgnore, "invalid event: "+reason
