@@ -109,16 +109,16 @@ func Decode(data []byte) ([]guard.Event, error) {
 // CloudEvents 1.0 attributes and the Event Grid schema's, whose names
 // differ (type/eventType, time/eventTime).
 type wire struct {
-	SpecVersion *string         `json:"specversion"`
-	ID          string          `json:"id"`
-	Source      string          `json:"source"`
-	Type        string          `json:"type"`
-	EventType   *string         `json:"eventType"`
-	Subject     string          `json:"subject"`
-	Time        *time.Time      `json:"time"`
-	EventTime   *time.Time      `json:"eventTime"`
-	Data        *writeData      `json:"data"`
-	DataBase64  []byte          `json:"data_base64"`
+	SpecVersion *string    `json:"specversion"`
+	ID          string     `json:"id"`
+	Source      string     `json:"source"`
+	Type        string     `json:"type"`
+	EventType   *string    `json:"eventType"`
+	Subject     string     `json:"subject"`
+	Time        *time.Time `json:"time"`
+	EventTime   *time.Time `json:"eventTime"`
+	Data        *writeData `json:"data"`
+	DataBase64  []byte     `json:"data_base64"`
 }
 
 // wireRaw is wire for data that is not a JSON object: a JSON string holding
@@ -211,7 +211,6 @@ func decodeData(data []byte) (*writeData, error) {
 	}
 	return &d, nil
 }
-
 
 // writeData is the SDK's ResourceWriteSuccessEventData without its
 // UnmarshalJSON method, which decodes through a map of raw messages and
@@ -331,7 +330,6 @@ func evidence(a *azsystemevents.ResourceAuthorization) map[string]*string {
 	}
 	return a.Evidence
 }
-
 
 func invalid(ev guard.Event, reason string) guard.Event {
 	ev.Invalid, ev.Action, ev.Reason = true, guard.ActionIgnore, "invalid event: "+reason
