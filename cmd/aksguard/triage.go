@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/aksguard/aksguard/pkg/guard"
@@ -29,7 +30,7 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	fs := newFlags("triage", "FILE|-", stderr)
 	output := outputFlag("table")
 	fs.Var(&output, "output", "table or json (one object per event per line)")
-	self := fs.String("self", getenv("AKSGUARD_PRINCIPAL_ID")+","+getenv("AZURE_CLIENT_ID"),
+	self := fs.String("self", strings.Join(splitList(getenv(envPrincipalID)+","+getenv(envClientID)), ","),
 		"the guard's own object and client ids, comma-separated: their events are ignored")
 	files, code, ok := parseFlags(fs, args, 1)
 	if !ok {
