@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,7 +104,7 @@ func (s *Server) invoke(function string, handle func(ctx context.Context, log *s
 		start := time.Now()
 		log := s.log.With("function", function, "invocation_id", r.Header.Get("X-Azure-Functions-InvocationId"))
 		var in invocation
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+		body, err := readBody(w, r, s.maxBody)
 		if err == nil {
 			err = json.Unmarshal(body, &in)
 		}
@@ -125,6 +125,18 @@ func (s *Server) invoke(function string, handle func(ctx context.Context, log *s
 		log.Info("invocation done", "status", res.status, "duration_ms", time.Since(start).Milliseconds())
 		writeJSON(w, res.status, response{Outputs: map[string]any{}, Logs: res.logs, ReturnValue: res.value})
 	}
+}
+
+// readBody reads the request body, at most max bytes, into one buffer
+// sized from Content-Length.
+func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	size := int64(bytes.MinRead)
+	if r.ContentLength > 0 {
+		size = min(r.ContentLength, max) + 1 // +1 so ReadFrom sees EOF without growing
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, max))
+	return buf.Bytes(), err
 }
 
 // clusterEvents handles the Event Grid trigger. Every event of a batch is
