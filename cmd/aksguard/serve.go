@@ -71,6 +71,18 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	if err != nil {
 		return nil, nil, err
 	}
+	// Create the tables if the deployment has not; in the background, so
+	// start-up stays fast and needs no network. Until they exist, saves fail
+	// and the host retries the invocation.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := store.EnsureTables(ctx); err != nil {
+			log.Error("ensure tables", "tables", store.Tables(), "error", err)
+			return
+		}
+		log.Info("tables ready", "tables", store.Tables())
+	}()
 	queue, err := servicebus.Open(cfg.serviceBus, queueName, cred)
 	if err != nil {
 		return nil, nil, err
