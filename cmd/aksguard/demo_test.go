@@ -37,8 +37,8 @@ var demoEndStates = []struct {
 	{"legacy-api-dev-weu", "managed-identity", "resolved", "cancelled"},
 	// Deleted during the demo; its records stay.
 	{"sandbox-dev-eus", "service-principal", "resolved", "cancelled"},
-	// Created with the tag aksguard-remediation=exempt:…
-	{"batch-legacy-eus", "service-principal", "exempt", "none"},
+	// Exempted by Dana with the tag aksguard-remediation=exempt:…
+	{"batch-legacy-eus", "service-principal", "exempt", "cancelled"},
 }
 
 // demoState is the contract of one `demo --output json` line.

@@ -45,6 +45,8 @@ type Fleet struct {
 	// lro serializes the requests of BeginCreateOrUpdate operations, which
 	// the fake serves from state it does not lock. Taken before mu.
 	lro sync.Mutex
+	// lists serializes maintenance-configuration lists, for the same reason.
+	lists sync.Mutex
 
 	mu          sync.Mutex
 	clusters    map[string]armcontainerservice.ManagedCluster             // by key(id); never modified in place
@@ -281,6 +283,13 @@ func (r router) Do(req *http.Request) (*http.Response, error) {
 		// error and answers every later list of the same cluster with
 		// "fake paged response is empty".
 		return nil, injected(req, failure{status: http.StatusNotFound, code: "ResourceNotFound"})
+	}
+	if method == listMaintenanceConfigs {
+		// The SDK fake keeps a pager's state per request path, shared by
+		// concurrent requests for the same cluster: serve lists one at a
+		// time.
+		r.f.lists.Lock()
+		defer r.f.lists.Unlock()
 	}
 	return r.f.server(sub).Do(req)
 }

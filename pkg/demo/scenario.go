@@ -83,19 +83,22 @@ func (r *run) scenario(ctx context.Context) error {
 	if err := r.advance(ctx, 2*time.Minute); err != nil {
 		return err
 	}
-	r.say(5*time.Minute, "Dana approves three clusters with the tag aksguard-remediation=approved; "+
+	r.say(5*time.Minute, "Dana approves three clusters with the tag aksguard-remediation=approved and exempts batch-legacy-eus; "+
 		"Ravi approves analytics-prod-eus2, but only Dana is on the approver list")
 	var approvals []event
 	for _, a := range []struct {
-		name string
-		by   person
-	}{{"payments-prod-weu", dana}, {"reporting-dev-weu", dana}, {"checkout-prod-neu", dana}, {"analytics-prod-eus2", ravi}} {
+		name, value string
+		by          person
+	}{
+		{"payments-prod-weu", "approved", dana}, {"reporting-dev-weu", "approved", dana}, {"checkout-prod-neu", "approved", dana},
+		{"batch-legacy-eus", "exempt:decommissioned in 2026-Q2, see CHG0041877", dana}, {"analytics-prod-eus2", "approved", ravi},
+	} {
 		id := r.id(a.name)
 		r.update(id, func(mc *armcontainerservice.ManagedCluster) {
 			if mc.Tags == nil {
 				mc.Tags = map[string]*string{}
 			}
-			mc.Tags[guard.ApprovalTag] = to.Ptr("approved")
+			mc.Tags[guard.ApprovalTag] = to.Ptr(a.value)
 		})
 		approvals = append(approvals, r.event(evWrite, opTags, id+"/providers/Microsoft.Resources/tags/default", a.by, 5*time.Minute, eventGridObject))
 	}

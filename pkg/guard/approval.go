@@ -47,8 +47,15 @@ type Approval struct {
 func (a *Approval) approved() bool { return a != nil && a.Status == ApprovalApproved }
 
 // observeApproval compares the cluster's approval tag with the last value
-// seen and, when it changed, says what the new value means. approvers is
-// the allow-list of object ids; empty allows anyone.
+// seen and, when it changed, says what the new value means and who set it.
+// approvers is the allow-list of object ids; empty allows anyone.
+//
+// Only the caller of a tags write surely set the tags. A cluster write's
+// caller probably did (az aks update --tags), so it is credited when no
+// allow-list makes the difference matter. A read caused by a timer credits
+// nobody. Where the setter cannot be known and an allow-list is set, the new
+// value is left unseen: the tags-write event that set it is credited when it
+// comes. Removing the tag needs no credit: it only stops things.
 func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approvers []string) (Approval, bool) {
 	v, _ := c.Tag(ApprovalTag)
 	v = strings.TrimSpace(v)
@@ -59,20 +66,19 @@ func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approv
 	if strings.EqualFold(v, prevValue) {
 		return Approval{}, false
 	}
-	a := Approval{Value: v, By: why.actor, At: now, EventID: why.id}
+	a := Approval{Value: v, At: now, EventID: why.id}
+	credited := why.source == fromTagsWrite || why.source == fromClusterWrite && len(approvers) == 0
+	if credited {
+		a.By = why.actor
+	} else if v != "" && len(approvers) > 0 {
+		return Approval{}, false
+	}
 	lower := strings.ToLower(v)
 	switch {
 	case v == "":
 		a.Status = ApprovalRemoved
 	case lower == "approved":
 		a.Status = ApprovalApproved
-		if len(approvers) > 0 && !why.actor.Is(approvers) {
-			a.Status = ApprovalRejected
-			a.Reason = why.actor.String() + " is not on the approver list"
-			if why.actor.IsZero() {
-				a.Reason = "the approval was seen without the event that set it, so the approver is unknown; set the tag again"
-			}
-		}
 	case strings.HasPrefix(lower, "exempt:"):
 		a.Status = ApprovalExempt
 		a.Reason = strings.TrimSpace(v[len("exempt:"):])
@@ -82,6 +88,10 @@ func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approv
 	default:
 		a.Status = ApprovalInvalid
 		a.Reason = "tag value " + quote(v) + " is neither approved nor exempt:<reason>"
+	}
+	if (a.Status == ApprovalApproved || a.Status == ApprovalExempt) && len(approvers) > 0 && !a.By.Is(approvers) {
+		a.Reason = a.By.String() + " is not on the approver list"
+		a.Status = ApprovalRejected
 	}
 	return a, true
 }

@@ -109,6 +109,9 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 	if changed {
 		d.next.Approval = &a
 	}
+	if why.event() {
+		d.next.RecentEvents = recent(f.RecentEvents, why.id)
+	}
 	exempt := d.next.Approval != nil && d.next.Approval.Status == ApprovalExempt
 
 	switch {
@@ -140,10 +143,28 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 		d.audit("evaluated", verdict)
 		d.out.Result = ResultEvaluated
 	}
-	if changed && d.next.State == FindingOpen {
+	switch {
+	case changed && d.next.State == FindingOpen:
 		d.approvalChanged(a)
+	case changed && a.Status == ApprovalApproved && d.next.State == FindingResolved:
+		// A job that migrated the cluster and then stopped (a role it could
+		// not re-grant) resumes when approved again.
+		d.wakeJob("approved again")
 	}
 	return d.next, d.out, true
+}
+
+// maxRecentEvents bounds the event ids a finding remembers.
+const maxRecentEvents = 16
+
+// recent returns ids with id last, at most maxRecentEvents.
+func recent(ids []string, id string) []string {
+	out := slices.DeleteFunc(slices.Clone(ids), func(v string) bool { return v == id })
+	out = append(out, id)
+	if len(out) > maxRecentEvents {
+		out = out[len(out)-maxRecentEvents:]
+	}
+	return out
 }
 
 // gone closes the finding of a cluster ARM no longer has.
@@ -155,11 +176,13 @@ func (d *decision) gone(f Finding) (Finding, Outcome, bool) {
 	case f.State == FindingDeleted || f.Resolution == resolutionDeleted:
 		return f, Outcome{Result: ResultDuplicate, Cluster: id, Detail: "cluster already recorded as deleted"}, false
 	case f.State == FindingOpen:
+		d.next.Approval = nil // a cluster created again under this name is approved anew
 		d.close(FindingResolved, resolutionDeleted)
 		d.audit("resolved", resolutionDeleted)
 		d.alert(AlertResolved, "AKS cluster "+id.Name+" was deleted; its finding is closed")
 		d.wakeJob(resolutionDeleted)
 	default:
+		d.next.Approval = nil
 		d.close(FindingDeleted, resolutionDeleted)
 		d.audit("deleted", resolutionDeleted)
 	}

@@ -78,3 +78,9 @@ func (a Actor) Is(ids []string) bool {
 	}
 	return false
 }
+
+// agentPool reports whether the event reports a write to one of the
+// cluster's agent pools, which cannot change the verdict or the approval.
+func (e Event) agentPool() bool {
+	return strings.Contains(strings.ToLower(e.Operation), "/agentpools/")
+}

@@ -39,6 +39,9 @@ type Finding struct {
 	// RecheckAt is when an already scheduled re-evaluation runs; events
 	// arriving before it are coalesced into it.
 	RecheckAt time.Time
+	// RecentEvents are the ids of the last events that caused a read, so a
+	// repeated delivery is dropped without one.
+	RecentEvents []string
 	// Outbox holds effects decided with this state and not yet carried out.
 	Outbox []Effect
 	// ETag is the store's version of the record; empty for a new finding.

@@ -3,16 +3,35 @@ package guard
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
 
+// source is what kind of thing caused the guard to look at a cluster; it
+// decides whether a changed approval tag can be credited to someone.
+type source int
+
+const (
+	// fromMessage: a queue message or timer; nobody to credit.
+	fromMessage source = iota
+	// fromTagsWrite: a Microsoft.Resources/tags/write on the cluster: its
+	// caller set the tags.
+	fromTagsWrite
+	// fromClusterWrite: a managedClusters/write: its caller may have set the
+	// tags (az aks update --tags), or someone else may have meanwhile.
+	fromClusterWrite
+	// fromOtherEvent: an agent-pool write or a deletion.
+	fromOtherEvent
+)
+
 // cause is why the guard looked at a cluster: an event or a queue message.
 type cause struct {
-	id    string
-	what  string
-	at    time.Time // when the change happened; zero when unknown
-	actor Actor
+	id     string
+	what   string
+	at     time.Time // when the change happened; zero when unknown
+	actor  Actor
+	source source
 }
 
 func (c cause) String() string { return c.what + " " + c.id }
@@ -24,12 +43,21 @@ func (c cause) actorName() string {
 	return c.actor.String()
 }
 
+func (c cause) event() bool { return c.source != fromMessage }
+
 func eventCause(ev Event) cause {
 	what := "event " + ev.Type
 	if ev.Operation != "" {
 		what = "event " + ev.Operation
 	}
-	return cause{id: ev.ID, what: what, at: ev.Time, actor: ev.Actor}
+	src := fromOtherEvent
+	switch {
+	case ev.Action == ActionApprovalCheck:
+		src = fromTagsWrite
+	case ev.Action == ActionEvaluate && !ev.agentPool():
+		src = fromClusterWrite
+	}
+	return cause{id: ev.ID, what: what, at: ev.Time, actor: ev.Actor, source: src}
 }
 
 // HandleEvent applies one triaged event. It returns an error only when the
@@ -45,9 +73,19 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
 		return Outcome{Result: ResultIgnored, Cluster: ev.Cluster, Detail: "caused by the guard's own identity"}, nil
 	}
 	switch ev.Action {
-	case ActionEvaluate, ActionApprovalCheck, ActionClose:
-		// Only writes are coalesced: an approval or a deletion is read at once.
-		out, _, err := s.evaluate(ctx, ev.Cluster, eventCause(ev), ev.Action == ActionEvaluate)
+	case ActionEvaluate, ActionApprovalCheck:
+		// Only agent-pool writes are folded into a later read: a cluster or
+		// tags write may change the approval, which is read at once.
+		out, _, err := s.evaluate(ctx, ev.Cluster, eventCause(ev), ev.agentPool())
+		return out, err
+	case ActionClose:
+		out, c, err := s.evaluate(ctx, ev.Cluster, eventCause(ev), false)
+		if err == nil && c != nil {
+			// ARM still serves a cluster it reported deleted: read it again
+			// shortly rather than trust either answer.
+			err = s.queue.Send(ctx, Message{ID: "evaluate-" + shortHash(ev.Cluster.Key(), ev.ID), Kind: MessageEvaluate,
+				Cluster: ev.Cluster, Reason: "deletion reported while ARM still has the cluster", NotBefore: s.now().Add(s.debounce)})
+		}
 		return out, err
 	}
 	return Outcome{Result: ResultRejected, Cluster: ev.Cluster, Detail: "unknown action " + string(ev.Action)}, nil
@@ -88,29 +126,41 @@ func (s *Service) evaluate(ctx context.Context, id ClusterID, why cause, coalesc
 	return s.record(ctx, id, why, coalesce, nil)
 }
 
-// readResult is a cluster read already made: the cluster, or gone.
+// readResult is a cluster read already made: the cluster, or gone, and the
+// finding's ETag when the read began, so a read that a newer evaluation may
+// have overtaken is not recorded.
 type readResult struct {
 	cluster *Cluster
 	gone    bool
+	basis   string
 }
 
 // record is evaluate with an optional read made by the caller.
 func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce bool, pre *readResult) (Outcome, *Cluster, error) {
-	var cluster *Cluster // read at most once, whatever the conflicts
-	gone := false
+	var cluster *Cluster // nil after a read: the cluster is gone
+	read, basis := false, ""
 	if pre != nil {
-		cluster, gone = pre.cluster, pre.gone
+		cluster, read, basis = pre.cluster, true, pre.basis
 	}
 	for attempt := 0; attempt <= maxConflicts; attempt++ {
 		f, err := s.loadFinding(ctx, id)
 		if err != nil {
 			return Outcome{}, nil, err
 		}
+		if read && f.ETag != basis {
+			// The finding changed after the read began: another worker may
+			// have recorded a newer read. Read again rather than record an
+			// older view over it.
+			cluster, read = nil, false
+		}
 		if err := s.drainFinding(ctx, &f); err != nil {
 			return Outcome{}, nil, err
 		}
 		now := s.now()
-		if coalesce && cluster == nil && !gone {
+		if why.event() && slices.Contains(f.RecentEvents, why.id) {
+			return Outcome{Result: ResultDuplicate, Cluster: id, JobID: f.JobID, Detail: "event already handled"}, nil, nil
+		}
+		if coalesce && !read {
 			out, done, err := s.coalesce(ctx, &f, why, now)
 			if KindOf(err) == KindConflict {
 				continue
@@ -119,13 +169,13 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 				return out, nil, err
 			}
 		}
-		if cluster == nil && !gone {
+		if !read {
+			basis, read = f.ETag, true
 			c, err := s.clusters.GetCluster(ctx, id)
 			switch kind := KindOf(err); {
 			case err == nil:
 				cluster = &c
 			case kind == KindNotFound:
-				gone = true
 			case kind == KindTransient:
 				return Outcome{}, nil, fmt.Errorf("read cluster %s: %w", id, err)
 			default:

@@ -26,6 +26,15 @@ const (
 	// minWindowLeft is how much of a maintenance window must remain for an
 	// update to start in it.
 	minWindowLeft = 30 * time.Minute
+	// maxRetryWait caps the wait a Retry-After may ask for.
+	maxRetryWait = time.Hour
+	// forbiddenRetries is how often a write refused for a missing
+	// permission is retried: a role granted moments ago takes a while to
+	// reach every ARM replica.
+	forbiddenRetries = 3
+	// minDeadline is how much of the invocation must be left to send the
+	// PUT; with less, the job continues in the next invocation.
+	minDeadline = time.Minute
 	// updateTimeout fails an update AKS has not finished after this long.
 	updateTimeout = 3 * time.Hour
 )
@@ -40,14 +49,51 @@ func (s *Service) HandleMessage(ctx context.Context, m Message) (Outcome, error)
 	case m.Cluster.IsZero():
 		return Outcome{Result: ResultRejected, Detail: "message names no cluster"}, nil
 	case m.Kind == MessageEvaluate:
-		out, _, err := s.evaluate(ctx, m.Cluster, why, false)
-		return out, err
+		return s.reevaluate(ctx, m, why)
 	case m.Kind == MessageJob && m.JobID != "":
 		return s.runJob(ctx, m, why)
 	case m.Kind == MessageJob:
 		return Outcome{Result: ResultRejected, Cluster: m.Cluster, Detail: "job message names no job"}, nil
 	}
 	return Outcome{Result: ResultRejected, Cluster: m.Cluster, Detail: "unknown message kind " + strconv.Quote(string(m.Kind))}, nil
+}
+
+// reevaluate reads a cluster again for a scheduled re-evaluation. When ARM
+// cannot serve the read now, it schedules the next try instead of failing
+// the delivery, which Service Bus would retry at once.
+func (s *Service) reevaluate(ctx context.Context, m Message, why cause) (Outcome, error) {
+	pre, err := s.readFor(ctx, m.Cluster)
+	switch kind := KindOf(err); {
+	case err == nil:
+		out, _, err := s.record(ctx, m.Cluster, why, false, &pre)
+		return out, err
+	case kind == KindTransient:
+		n := m.Seq + 1 // counts the tries of this re-evaluation
+		if n > maxAttempts {
+			return s.unreadable(ctx, m.Cluster, why, err)
+		}
+		at := s.now().Add(min(max(RetryAfterOf(err), retryBackoff(n)), maxRetryWait))
+		base, _, _ := strings.Cut(m.ID, "-retry-")
+		retry := Message{ID: base + "-retry-" + strconv.Itoa(n), Kind: MessageEvaluate, Cluster: m.Cluster, Seq: n,
+			Reason: m.Reason, NotBefore: at}
+		if err := s.queue.Send(ctx, retry); err != nil {
+			return Outcome{}, fmt.Errorf("schedule the re-evaluation again: %w", err)
+		}
+		return Outcome{Result: ResultRetry, Cluster: m.Cluster, Detail: "ARM did not answer (" + err.Error() + "); reading again at " + stamp(at)}, nil
+	}
+	return s.unreadable(ctx, m.Cluster, why, err)
+}
+
+// readFor reads a cluster to record the result: the finding's ETag first,
+// so record can tell whether a newer read overtook this one.
+func (s *Service) readFor(ctx context.Context, id ClusterID) (readResult, error) {
+	f, err := s.loadFinding(ctx, id)
+	if err != nil {
+		return readResult{}, err
+	}
+	pre, err := s.readCluster(ctx, id)
+	pre.basis = f.ETag
+	return pre, err
 }
 
 // loadJob returns the job with its leftover effects carried out.
@@ -91,6 +137,8 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 	r := &run{s: s, why: why, m: m}
 	read := false
 	for attempt := 0; attempt <= maxConflicts; attempt++ {
+		// A claim lost to another worker's save does not carry over.
+		r.claimed = false
 		j, err := s.loadJob(ctx, m.Cluster, m.JobID)
 		if KindOf(err) == KindNotFound {
 			return Outcome{Result: ResultIgnored, Cluster: m.Cluster, JobID: m.JobID, Detail: "job not found"}, nil
@@ -112,7 +160,7 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 		if !read {
 			// A cluster ARM cannot serve now is a reason to wait, recorded
 			// as a scheduled retry, not a failed delivery.
-			pre, err := s.readCluster(ctx, m.Cluster)
+			pre, err := s.readFor(ctx, m.Cluster)
 			if err != nil {
 				out, serr := r.save(ctx, &j, r.failure(j, "read the cluster", err, s.now()))
 				if KindOf(serr) == KindConflict {
@@ -120,10 +168,11 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 				}
 				return out, serr
 			}
-			if _, _, err := s.record(ctx, m.Cluster, why, false, &pre); err != nil {
+			_, c, err := s.record(ctx, m.Cluster, why, false, &pre)
+			if err != nil {
 				return Outcome{}, err
 			}
-			r.cluster, read = pre.cluster, true
+			r.cluster, read = c, true
 		}
 		if r.finding, err = s.loadFinding(ctx, m.Cluster); err != nil {
 			return Outcome{}, err
@@ -138,7 +187,11 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 		if j.State == JobSucceeded && r.cluster != nil {
 			// Record what the job just verified: the finding resolves now,
 			// not at the next event.
-			if _, _, err := s.record(ctx, j.Cluster, why, false, &readResult{cluster: r.cluster}); err != nil {
+			f, err := s.loadFinding(ctx, j.Cluster)
+			if err != nil {
+				return Outcome{}, err
+			}
+			if _, _, err := s.record(ctx, j.Cluster, why, false, &readResult{cluster: r.cluster, basis: f.ETag}); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -158,6 +211,9 @@ type move struct {
 	// err keeps the service error behind a failure or block.
 	err  string
 	edit func(*Job)
+	// claim marks the move that claims the update: once it is saved, this
+	// invocation alone may send the PUT.
+	claim bool
 }
 
 // advance takes steps until the job must wait or ends.
@@ -174,6 +230,7 @@ func (r *run) advance(ctx context.Context, j *Job) (Outcome, error) {
 		if _, err := r.save(ctx, j, mv); err != nil {
 			return Outcome{}, err
 		}
+		r.claimed = r.claimed || mv.claim
 		if j.State.Terminal() || !mv.wait.IsZero() {
 			return r.outcome(*j), nil
 		}
@@ -212,10 +269,15 @@ func (s *Service) saveJob(ctx context.Context, j *Job) error {
 	return s.drainJob(ctx, j)
 }
 
-// apply records a move on the job, with its audit entry, alert and timer.
+// apply records a move on the job, with its timer, audit entry and alert,
+// in that order: the wake-up goes out first, so an alert that cannot be
+// published never holds the job up.
 func (r *run) apply(j *Job, mv move) {
 	now := r.s.now()
 	prev := j.State
+	if mv.err == "" {
+		j.Attempts = 0 // a step that worked ends a run of retries
+	}
 	if mv.edit != nil {
 		mv.edit(j)
 	}
@@ -226,36 +288,38 @@ func (r *run) apply(j *Job, mv move) {
 	if mv.err != "" {
 		j.Error = mv.err
 	}
-	if mv.state != prev {
-		j.Attempts = 0
-		detail := j.Outcome
-		if j.Error != "" && mv.err != "" {
-			detail += " (" + mv.err + ")"
-		}
-		j.Outbox = append(j.Outbox, Effect{Audit: &AuditEntry{Cluster: j.Cluster, Key: auditKey(now, "job-"+string(mv.state), j.ID),
-			At: now, Action: "job-" + string(mv.state), Actor: r.why.actorName(), Cause: r.why.String(), Detail: detail, JobID: j.ID}})
-		if mv.alert != "" {
-			j.Outbox = append(j.Outbox, Effect{Alert: r.jobAlert(*j, mv.alert, now)})
-		}
-	}
-	if j.State.Terminal() {
+	switch wait := mv.wait; {
+	case j.State.Terminal():
 		// Timers still pending find the job ended and stop at once.
 		j.WakeSeq++
-		return
-	}
-	wait := mv.wait
-	if wait.IsZero() && !j.NextWake.After(now) {
-		// Going on at once: should this invocation die before the next
-		// save, this timer picks the job up again.
-		wait = now.Add(safetyWake)
-	}
-	if !wait.IsZero() {
+	case wait.IsZero() && j.NextWake.After(now):
+	default:
+		if wait.IsZero() {
+			// Going on at once: should this invocation die before the
+			// next save, this timer picks the job up again.
+			wait = now.Add(safetyWake)
+		}
 		j.WakeSeq++
 		j.NextWake = wait
 		j.Outbox = append(j.Outbox, Effect{Message: &Message{
 			ID: j.ID + "-wake-" + strconv.Itoa(j.WakeSeq), Kind: MessageJob, Cluster: j.Cluster, JobID: j.ID,
 			Seq: j.WakeSeq, Reason: string(j.State), NotBefore: wait,
 		}})
+	}
+	if mv.state == prev {
+		return
+	}
+	detail := j.Outcome
+	if mv.state == JobPlanned && j.Plan != nil {
+		detail = j.Plan.Summary() // the plan itself is in the job's Plan column
+	}
+	if mv.err != "" {
+		detail += " (" + mv.err + ")"
+	}
+	j.Outbox = append(j.Outbox, Effect{Audit: &AuditEntry{Cluster: j.Cluster, Key: auditKey(now, "job-"+string(mv.state), j.ID),
+		At: now, Action: "job-" + string(mv.state), Actor: r.why.actorName(), Cause: r.why.String(), Detail: detail, JobID: j.ID}})
+	if mv.alert != "" {
+		j.Outbox = append(j.Outbox, Effect{Alert: r.jobAlert(*j, mv.alert, now)})
 	}
 }
 
@@ -266,7 +330,11 @@ func (r *run) jobAlert(j Job, t AlertType, now time.Time) *Alert {
 		d.Actor = j.Approval.By.String()
 	}
 	if t == AlertPlanned && j.Plan != nil {
+		d.Summary = "remediation of " + j.Cluster.Name + " planned: " + j.Plan.Summary()
 		d.Reasons = j.Plan.Lines()
+		if len(d.Reasons) > maxAlertLines {
+			d.Reasons = append(d.Reasons[:maxAlertLines], fmt.Sprintf("… %d more lines in the job's plan", len(d.Reasons)-maxAlertLines))
+		}
 	}
 	if t == AlertSucceeded && j.Plan != nil {
 		sp := j.Plan.ServicePrincipal
@@ -287,6 +355,10 @@ func (r *run) outcome(j Job) Outcome {
 	}
 	return Outcome{Result: res, Cluster: j.Cluster, JobID: j.ID, Detail: j.Outcome}
 }
+
+// maxAlertLines bounds the plan lines an alert carries, so the alert and
+// the outbox holding it stay small; the job keeps the whole plan.
+const maxAlertLines = 40
 
 // step decides the job's next move from its state.
 func (r *run) step(ctx context.Context, j *Job) (move, error) {
@@ -328,7 +400,11 @@ func (r *run) stillWanted(j Job) (bool, move) {
 		}
 		return true, move{state: JobCancelled, outcome: "cancelled: " + reason, alert: AlertCancelled}
 	case j.State != JobAwaitingApproval && !f.Approval.approved():
-		return true, move{state: JobCancelled, outcome: "cancelled: the approval was removed before the update (" + approvalText(f.Approval) + ")", alert: AlertCancelled}
+		outcome := "cancelled: the approval was removed before the update (" + approvalText(f.Approval) + ")"
+		if len(j.Granted) > 0 {
+			outcome += fmt.Sprintf("; the %d role assignment(s) already granted to %s stay", len(j.Granted), j.Plan.Target.UserAssigned)
+		}
+		return true, move{state: JobCancelled, outcome: outcome, alert: AlertCancelled}
 	}
 	return false, move{}
 }
@@ -352,8 +428,11 @@ func (r *run) awaitingApproval(ctx context.Context, j Job, now time.Time) move {
 			return move{state: j.State}
 		}
 		text := awaitingApproval
-		if f.Approval != nil && f.Approval.Status != ApprovalRemoved {
+		switch v, _ := r.cluster.tag(ApprovalTag); {
+		case f.Approval != nil && f.Approval.Status != ApprovalRemoved && strings.EqualFold(v, f.Approval.Value):
 			text += " (last value not accepted: " + approvalText(f.Approval) + ")"
+		case strings.EqualFold(strings.TrimSpace(v), "approved"):
+			text += " (the tag says approved, but no tags write that set it was seen: with an approver list, approve with az tag update)"
 		}
 		return move{state: j.State, outcome: text, wait: now.Add(r.s.backoff(j.WakeSeq))}
 	}
@@ -381,8 +460,8 @@ func (s *Service) modeFor(id ClusterID) Mode {
 // ready runs a planned job in dry-run, or takes it into the update once the
 // maintenance window is open and a slot is free.
 func (r *run) ready(ctx context.Context, j Job, now time.Time) move {
-	if j.Mode != ModeEnforce {
-		return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan is recorded (set AKSGUARD_MODE=enforce to migrate)"}
+	if mv, dry := r.dryRun(j); dry {
+		return mv
 	}
 	if mv, wait := r.windowClosed(ctx, j, now); wait {
 		return mv
@@ -390,17 +469,24 @@ func (r *run) ready(ctx context.Context, j Job, now time.Time) move {
 	if mv, wait := r.noSlot(ctx, j, now); wait {
 		return mv
 	}
-	next := JobUpdating
-	text := "started: updating the cluster to a " + j.Plan.Target.Type + " identity"
 	if j.Plan.Target.Type == "UserAssigned" && len(j.Plan.ControlPlane) > 0 {
-		next, text = JobGrantingRoles, "started: granting roles to the user-assigned identity before the update"
+		return move{state: JobGrantingRoles, outcome: "started: granting roles to the user-assigned identity before the update", alert: AlertStarted}
 	}
-	r.claimed = next == JobUpdating
-	return move{state: next, outcome: text, alert: AlertStarted, edit: func(j *Job) {
-		if next == JobUpdating {
-			j.UpdateStartedAt = now
-		}
-	}}
+	return move{state: JobUpdating, outcome: "started: updating the cluster to a " + j.Plan.Target.Type + " identity", alert: AlertStarted,
+		claim: true, edit: func(j *Job) { j.UpdateStartedAt = now }}
+}
+
+// dryRun ends a job that may not change the cluster: planned in dry-run,
+// or the mode or the enforce scopes changed since (a kill switch that works
+// until the PUT is sent).
+func (r *run) dryRun(j Job) (move, bool) {
+	switch {
+	case j.Mode == ModeEnforce && r.s.enforces(j.Cluster):
+		return move{}, false
+	case r.s.mode != ModeEnforce:
+		return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan is recorded (AKSGUARD_MODE is dry-run)"}, true
+	}
+	return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan is recorded (the cluster is outside AKSGUARD_ENFORCE_SCOPES)"}, true
 }
 
 // windowClosed keeps the job waiting for its maintenance window.
@@ -410,6 +496,10 @@ func (r *run) windowClosed(ctx context.Context, j Job, now time.Time) (move, boo
 		return r.failure(j, "read maintenance configurations", err, now), true
 	}
 	ws := MaintenanceWindowAt(configs, now)
+	if ws.Source == NoWindow && len(ws.Unusable) > 0 {
+		// A window the guard cannot read is not "any time".
+		return move{state: JobBlocked, outcome: "blocked: the cluster's maintenance configuration cannot be read: " + strings.Join(ws.Unusable, "; "), alert: AlertBlocked}, true
+	}
 	if ws.Open && (ws.Closes.IsZero() || ws.Closes.Sub(now) >= minWindowLeft) {
 		return move{}, false
 	}
@@ -432,7 +522,7 @@ func (r *run) noSlot(ctx context.Context, j Job, now time.Time) (move, bool) {
 	}
 	busy := 0
 	for _, o := range jobs {
-		if o.State == JobUpdating && o.ID != j.ID {
+		if (o.State == JobUpdating || o.State == JobGrantingRoles) && o.ID != j.ID {
 			busy++
 		}
 	}
@@ -480,9 +570,11 @@ func (r *run) grant(ctx context.Context, j Job, as []RoleAssignment, principal s
 		if contains(j.Granted, k) || contains(made, k) {
 			continue
 		}
-		if err := r.s.roles.Assign(ctx, a); err != nil {
+		err := r.s.roles.Assign(ctx, a)
+		if err != nil && KindOf(err) != KindNotFound {
 			return made, fmt.Errorf("assign %s: %w", a.describe(), err)
 		}
+		// A scope that no longer exists needs no grant.
 		made = append(made, k)
 	}
 	return made, nil
@@ -514,7 +606,9 @@ func migrated(c *Cluster, p *Plan) bool {
 }
 
 // update sends the PUT that moves the control plane to the managed
-// identity, then polls it, a bounded while per invocation.
+// identity, then polls it, a bounded while per invocation. Until the PUT is
+// sent the job may still be cancelled or sent back; once it may have been
+// sent, the job only goes forward.
 func (r *run) update(ctx context.Context, j Job, now time.Time) move {
 	c, p := r.cluster, j.Plan
 	switch {
@@ -524,39 +618,45 @@ func (r *run) update(ctx context.Context, j Job, now time.Time) move {
 		return move{state: JobRegranting, outcome: "the cluster uses its managed identity; re-granting roles", edit: clearUpdate}
 	case j.ResumeToken != "":
 		if now.Sub(j.UpdateStartedAt) > updateTimeout {
-			return move{state: JobFailed, outcome: "failed: AKS did not finish the update within " + updateTimeout.String(), alert: AlertFailed}
+			return move{state: JobFailed, outcome: "failed: AKS did not finish the update within " + updateTimeout.String() +
+				"; approve again to resume", alert: AlertFailed}
 		}
 		st, err := r.s.clusters.ResumeIdentityUpdate(ctx, j.Cluster, j.ResumeToken, r.s.pollWait)
-		return r.afterUpdate(j, st, err, now)
+		return r.afterUpdate(ctx, j, st, err, now)
 	case !r.claimed && !j.UpdateStartedAt.IsZero() && now.Before(j.UpdateStartedAt.Add(r.claimTTL())):
 		// Another invocation claimed the update moments ago.
 		return move{state: j.State, outcome: "another worker is sending the update", wait: j.UpdateStartedAt.Add(r.claimTTL())}
 	case busy(c.ProvisioningState):
-		return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; waiting before the update", wait: now.Add(pollEvery)}
+		// An operation runs: ours, if a PUT went out before its token was
+		// saved, or someone else's. Either way, wait and read again.
+		return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; reading it again at " + stamp(now.Add(pollEvery)),
+			wait: now.Add(pollEvery)}
 	case !r.claimed:
-		// No live claim (roles were granted ahead, a retry, or the worker
-		// that held the claim died): check the window again, then claim.
-		// The claim is saved with the job's ETag, so of two racing workers
-		// one sends the PUT.
-		if mv, wait := r.windowClosed(ctx, j, now); wait {
+		// No PUT went out (the cluster is neither migrated nor busy): check
+		// everything again, then claim. The claim is saved with the job's
+		// ETag, so of two racing workers one sends the PUT.
+		if mv, stop := r.gates(ctx, j, now); stop {
 			return mv
 		}
-		r.claimed = true
-		return move{state: JobUpdating, outcome: "sending the update", edit: func(j *Job) { j.UpdateStartedAt = now }}
+		return move{state: JobUpdating, outcome: "sending the update", claim: true, edit: func(j *Job) { j.UpdateStartedAt = now }}
+	}
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < minDeadline {
+		return move{state: j.State, outcome: "too little of this invocation is left to send the update; continuing in the next",
+			wait: now.Add(time.Second), edit: func(j *Job) { j.UpdateStartedAt = time.Time{} }}
 	}
 	if c.ETag != p.ClusterETag {
-		return r.replan(j, "the cluster changed since it was planned", now)
+		return r.replan(ctx, j, *c, "the cluster changed since it was planned", now)
 	}
 	st, err := r.s.clusters.StartIdentityUpdate(ctx, j.Cluster, c.ETag, p.Target, r.s.pollWait)
 	if KindOf(err) == KindConflict {
-		return r.replan(j, "the cluster changed right before the update ("+err.Error()+")", now)
+		return r.afterConflict(ctx, j, err, now)
 	}
-	mv := r.afterUpdate(j, st, err, now)
+	mv := r.afterUpdate(ctx, j, st, err, now)
 	prev := mv.edit
 	mv.edit = func(j *Job) {
 		// Set while a PUT may be in flight: other workers leave it alone.
 		j.UpdateStartedAt = now
-		if err != nil {
+		if err != nil && st.ResumeToken == "" {
 			j.UpdateStartedAt = time.Time{}
 		}
 		if prev != nil {
@@ -564,6 +664,42 @@ func (r *run) update(ctx context.Context, j Job, now time.Time) move {
 		}
 	}
 	return mv
+}
+
+// gates are what must hold right before the PUT: the finding still open
+// with this job and approved, the mode still enforce, the window open, a
+// slot free.
+func (r *run) gates(ctx context.Context, j Job, now time.Time) (move, bool) {
+	if stop, mv := r.stillWanted(j); stop {
+		return mv, true
+	}
+	if mv, dry := r.dryRun(j); dry {
+		return mv, true
+	}
+	if mv, wait := r.windowClosed(ctx, j, now); wait {
+		return mv, true
+	}
+	return r.noSlot(ctx, j, now)
+}
+
+// afterConflict reads the cluster again when the PUT was refused for its
+// eTag. The PUT may have been ours, accepted with its answer lost and
+// retried: then the cluster is busy or migrated and the job goes on.
+// Otherwise someone changed the cluster and the job plans again.
+func (r *run) afterConflict(ctx context.Context, j Job, conflict error, now time.Time) move {
+	c, err := r.s.clusters.GetCluster(ctx, j.Cluster)
+	if err != nil {
+		return r.failure(j, "read the cluster after a refused update", err, now)
+	}
+	r.cluster = &c
+	switch {
+	case migrated(&c, j.Plan):
+		return move{state: JobRegranting, outcome: "the cluster uses its managed identity; re-granting roles", edit: clearUpdate}
+	case busy(c.ProvisioningState):
+		return move{state: JobUpdating, outcome: "the cluster is " + c.ProvisioningState + " after the update; reading it again at " +
+			stamp(now.Add(pollEvery)), wait: now.Add(pollEvery), edit: func(j *Job) { j.UpdateStartedAt = now }}
+	}
+	return r.replan(ctx, j, c, "the cluster changed right before the update ("+conflict.Error()+")", now)
 }
 
 // claimTTL is how long a claim on the update holds: a PUT and one bounded
@@ -582,10 +718,22 @@ func busy(state string) bool {
 	return true
 }
 
-func (r *run) afterUpdate(j Job, st UpdateStatus, err error, now time.Time) move {
+func (r *run) afterUpdate(ctx context.Context, j Job, st UpdateStatus, err error, now time.Time) move {
 	switch {
 	case err != nil && KindOf(err) == KindNotFound:
-		return move{state: JobCancelled, outcome: "cancelled: cluster deleted during the update", alert: AlertCancelled}
+		pre, rerr := r.s.readCluster(ctx, j.Cluster)
+		switch {
+		case rerr == nil && pre.gone:
+			return move{state: JobCancelled, outcome: "cancelled: cluster deleted during the update", alert: AlertCancelled}
+		case rerr != nil:
+			err = rerr
+		default:
+			// The operation is unknown to ARM but the cluster is there:
+			// retry, reading the cluster to see where it stands.
+			err = Errorf(KindTransient, "update the cluster's identity: %w", err)
+			st.ResumeToken = ""
+		}
+		fallthrough
 	case err != nil:
 		// A failed poll keeps its token (the operation may still run); a
 		// failed operation has none, so a retry starts the update over.
@@ -605,13 +753,21 @@ func (r *run) afterUpdate(j Job, st UpdateStatus, err error, now time.Time) move
 		wait: now.Add(pollEvery), edit: func(j *Job) { j.ResumeToken = st.ResumeToken }}
 }
 
-// replan redoes the plan when the cluster changed under the job.
-func (r *run) replan(j Job, why string, now time.Time) move {
+// replan plans again when the cluster changed under the job before any
+// PUT of its own applied, from the cluster as just read.
+func (r *run) replan(ctx context.Context, j Job, c Cluster, why string, now time.Time) move {
 	if j.Replans >= maxReplans {
 		return move{state: JobFailed, outcome: "failed: " + why + ", " + strconv.Itoa(maxReplans) + " times", alert: AlertFailed}
 	}
-	return move{state: JobAwaitingApproval, outcome: "re-planning: " + why, wait: now,
-		edit: func(j *Job) { j.Replans++; j.Plan = nil; j.UpdateStartedAt = time.Time{} }}
+	p, err := r.s.plan(ctx, c)
+	if err != nil {
+		return r.failure(j, "plan again", err, now)
+	}
+	edit := func(j *Job) { j.Replans++; j.Plan = p; j.UpdateStartedAt = time.Time{} }
+	if p.Blocked != "" {
+		return move{state: JobBlocked, outcome: "blocked: " + p.Blocked, alert: AlertBlocked, edit: edit}
+	}
+	return move{state: JobPlanned, outcome: "planned again: " + why, edit: edit}
 }
 
 // regrant gives the new identities the service principal's roles.
@@ -677,26 +833,44 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 }
 
 // failure turns an error of a step into a move, classified once: transient
-// errors retry later with back-off (honouring Retry-After), a missing
-// permission blocks, a deleted cluster cancels, anything else fails. The
-// service error is kept.
+// errors retry later with back-off (honouring Retry-After, at most an
+// hour), a missing permission blocks (for writes, after a few retries: a
+// role granted moments ago takes a while to reach every replica), a
+// deleted cluster cancels, anything else fails. The service error is kept.
 func (r *run) failure(j Job, what string, err error, now time.Time) move {
 	msg := what + ": " + err.Error()
-	switch KindOf(err) {
-	case KindTransient:
-		n := j.Attempts + 1
-		if n > maxAttempts {
-			return move{state: JobFailed, outcome: "failed: " + what + " kept failing", err: msg, alert: AlertFailed}
-		}
-		wait := max(RetryAfterOf(err), retryBackoff(n))
+	n := j.Attempts + 1
+	retry := func() move {
+		wait := min(max(RetryAfterOf(err), retryBackoff(n)), maxRetryWait)
 		return move{state: j.State, outcome: "retrying at " + stamp(now.Add(wait)) + " after: " + msg, err: msg, wait: now.Add(wait),
 			edit: func(j *Job) { j.Attempts = n }}
-	case KindForbidden:
-		return move{state: JobBlocked, outcome: "blocked: the guard's identity may not " + what, err: msg, alert: AlertBlocked}
-	case KindNotFound:
-		return move{state: JobCancelled, outcome: "cancelled: " + what + ": not found", err: msg, alert: AlertCancelled}
 	}
-	return move{state: JobFailed, outcome: "failed: " + what, err: msg, alert: AlertFailed}
+	resumable := ""
+	if !j.UpdateStartedAt.IsZero() {
+		resumable = "; approve again to resume"
+	}
+	switch KindOf(err) {
+	case KindTransient:
+		if n > maxAttempts {
+			return move{state: JobFailed, outcome: "failed: " + what + " kept failing" + resumable, err: msg, alert: AlertFailed}
+		}
+		return retry()
+	case KindForbidden:
+		if writes(j.State) && n <= forbiddenRetries {
+			return retry()
+		}
+		return move{state: JobBlocked, outcome: "blocked: the guard's identity may not " + what + resumable, err: msg, alert: AlertBlocked}
+	case KindNotFound:
+		if !j.State.mutating() {
+			return move{state: JobCancelled, outcome: "cancelled: " + what + ": not found", err: msg, alert: AlertCancelled}
+		}
+	}
+	return move{state: JobFailed, outcome: "failed: " + what + resumable, err: msg, alert: AlertFailed}
+}
+
+// writes reports whether a job in state s writes to Azure.
+func writes(s JobState) bool {
+	return s == JobGrantingRoles || s == JobUpdating || s == JobRegranting
 }
 
 // retryBackoff is the wait before the n-th retry of a step: 30s doubling,
@@ -719,14 +893,22 @@ func (s *Service) backoff(n int) time.Duration {
 	return min(d, s.parkMax)
 }
 
-// restart opens a new job when a person approves again after a job ended
-// without migrating (blocked, failed, dry run, cancelled), for example
-// after granting the missing permission or switching to enforce mode.
+// restart answers a person approving again after a job ended. A job that
+// had sent its update and then stopped (a role it could not re-grant, an
+// operation that failed) resumes where it stopped. One that ended without
+// changing the cluster (blocked, failed, dry run, cancelled) is replaced by
+// a new job, for example after granting the missing permission or
+// switching to enforce mode.
 func (s *Service) restart(ctx context.Context, j Job, r *run) (Outcome, error) {
 	f := r.finding
 	out := Outcome{Result: ResultDuplicate, Cluster: j.Cluster, JobID: j.ID, Detail: "job already " + string(j.State)}
-	if j.State == JobSucceeded || r.m.Seq != 0 || f.State != FindingOpen || f.JobID != j.ID ||
-		!f.Approval.approved() || !f.Approval.At.After(j.UpdatedAt) {
+	if j.State == JobSucceeded || r.m.Seq != 0 || f.JobID != j.ID || !f.Approval.approved() || !f.Approval.At.After(j.UpdatedAt) {
+		return out, nil
+	}
+	if !j.UpdateStartedAt.IsZero() && j.Plan != nil && (j.State == JobBlocked || j.State == JobFailed) {
+		return s.resume(ctx, j, r)
+	}
+	if f.State != FindingOpen {
 		return out, nil
 	}
 	now := s.now()
@@ -745,4 +927,29 @@ func (s *Service) restart(ctx context.Context, j Job, r *run) (Outcome, error) {
 		return Outcome{}, err
 	}
 	return Outcome{Result: ResultFlagged, Cluster: f.Cluster, JobID: d.next.JobID, Detail: "approved again: job " + d.next.JobID + " replaces " + j.ID}, nil
+}
+
+// resume takes a job that stopped after its update back into the update
+// (still running or to be sent again) or the re-grant.
+func (s *Service) resume(ctx context.Context, j Job, r *run) (Outcome, error) {
+	pre, err := s.readCluster(ctx, j.Cluster)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read cluster to resume job %s: %w", j.ID, err)
+	}
+	r.cluster = pre.cluster
+	next := JobUpdating
+	if migrated(pre.cluster, j.Plan) {
+		next = JobRegranting
+	}
+	r.apply(&j, move{state: next, outcome: "resumed: approved again by " + r.finding.Approval.By.String(),
+		edit: func(j *Job) {
+			j.Error = ""
+			if j.ResumeToken != "" {
+				j.UpdateStartedAt = s.now() // a fresh allowance for the operation
+			}
+		}})
+	if err := s.saveJob(ctx, &j); err != nil {
+		return Outcome{}, err
+	}
+	return r.advance(ctx, &j)
 }

@@ -21,7 +21,8 @@ type Message struct {
 	Cluster ClusterID
 	JobID   string
 	// Seq is the job's WakeSeq for a timer wake, zero for a wake caused by
-	// an event (approval, resolution), which always runs.
+	// an event (approval, resolution), which always runs. For an evaluate
+	// message it counts the tries after ARM did not answer.
 	Seq    int
 	Reason string
 	// NotBefore is when the message becomes visible; zero means at once.

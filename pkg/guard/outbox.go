@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"time"
 )
 
 // Effect is one side effect decided together with a state change and
@@ -58,17 +60,61 @@ func (s *Service) apply(ctx context.Context, e Effect) error {
 	return nil
 }
 
-// applyAll carries out effects in order and returns the IDs of those done,
-// stopping at the first failure.
-func (s *Service) applyAll(ctx context.Context, effects []Effect) ([]string, error) {
-	done := make([]string, 0, len(effects))
+// applyAll carries out every effect it can and returns the IDs of those it
+// is done with, and the first failure of an effect that must happen before
+// the record may move on (a job's creation or a wake-up message), if any.
+//
+// An effect that fails for good (a missing permission, a refused request)
+// counts as done: it is logged and put on the audit trail, since retrying
+// cannot help and would hold the record up for ever. An effect that fails
+// for now stays in the outbox; waiting is true when any does.
+func (s *Service) applyAll(ctx context.Context, effects []Effect) (done []string, waiting bool, critical error) {
+	done = make([]string, 0, len(effects))
 	for _, e := range effects {
-		if err := s.apply(ctx, e); err != nil {
-			return done, err
+		err := s.apply(ctx, e)
+		switch kind := KindOf(err); {
+		case err == nil:
+			done = append(done, e.ID())
+		case kind == KindForbidden || kind == KindInvalid || kind == KindNotFound:
+			s.giveUp(ctx, e, err)
+			done = append(done, e.ID())
+		default:
+			waiting = true
+			if critical == nil && (e.Message != nil || e.Job != nil) {
+				critical = err
+			}
 		}
-		done = append(done, e.ID())
 	}
-	return done, nil
+	return done, waiting, critical
+}
+
+// giveUp records an effect that can never be carried out.
+func (s *Service) giveUp(ctx context.Context, e Effect, cause error) {
+	s.log.Error("effect dropped: it failed for good", "effect", e.ID(), "cluster_id", e.cluster().String(), "error", cause)
+	if e.Audit != nil {
+		return
+	}
+	now := s.now()
+	entry := AuditEntry{Cluster: e.cluster(), Key: auditKey(now, "effect-failed", e.ID()), At: now, Action: "effect-failed",
+		Actor: "aksguard", Cause: e.ID(), Detail: cause.Error()}
+	if err := s.store.AppendAudit(ctx, entry); err != nil {
+		s.log.Error("audit entry for a dropped effect not written", "effect", e.ID(), "error", err)
+	}
+}
+
+// cluster is the cluster the effect concerns.
+func (e Effect) cluster() ClusterID {
+	switch {
+	case e.Audit != nil:
+		return e.Audit.Cluster
+	case e.Job != nil:
+		return e.Job.Cluster
+	case e.Message != nil:
+		return e.Message.Cluster
+	case e.Alert != nil:
+		return e.Alert.Cluster
+	}
+	return ClusterID{}
 }
 
 // withoutDone returns outbox minus the effects whose IDs are in done.
@@ -86,21 +132,41 @@ func withoutDone(outbox []Effect, done []string) []Effect {
 }
 
 // outboxRecord is a stored record that carries an outbox.
-type outboxRecord interface{ outbox() *[]Effect }
+type outboxRecord interface {
+	outbox() *[]Effect
+	// retry is the message that wakes the record again, at, to retry the
+	// effects still waiting.
+	retry(at time.Time) Message
+}
 
 func (f *Finding) outbox() *[]Effect { return &f.Outbox }
 func (j *Job) outbox() *[]Effect     { return &j.Outbox }
 
+func (f *Finding) retry(at time.Time) Message {
+	return Message{ID: "retry-" + shortHash(f.Cluster.Key(), strconv.FormatInt(at.Unix()/300, 10)), Kind: MessageEvaluate,
+		Cluster: f.Cluster, Reason: "retry effects still waiting", NotBefore: at}
+}
+
+func (j *Job) retry(at time.Time) Message {
+	return Message{ID: "retry-" + shortHash(j.ID, strconv.FormatInt(at.Unix()/300, 10)), Kind: MessageJob,
+		Cluster: j.Cluster, JobID: j.ID, Reason: "retry effects still waiting", NotBefore: at}
+}
+
+// effectRetry is how soon effects that failed for now are tried again.
+const effectRetry = 5 * time.Minute
+
 // drain carries out r's outbox and saves r without the effects done. When
 // someone else saved r meanwhile, it reloads r and removes the done effects
-// from that version. Effects not done stay for the next caller; the first
-// failure is returned after the done ones are cleared.
+// from that version. It fails only when a job's creation or a wake-up
+// message could not be sent, so the caller is delivered again; alerts and
+// audit entries that must wait stay in the outbox, and a message scheduled
+// for a few minutes later tries them again.
 func (s *Service) drain(ctx context.Context, r outboxRecord, reload, save func(context.Context) error) error {
 	pending := slices.Clone(*r.outbox())
 	if len(pending) == 0 {
 		return nil
 	}
-	done, applyErr := s.applyAll(ctx, pending)
+	done, waiting, critical := s.applyAll(ctx, pending)
 	for attempt := 0; len(done) > 0; attempt++ {
 		*r.outbox() = withoutDone(*r.outbox(), done)
 		err := save(ctx)
@@ -114,5 +180,13 @@ func (s *Service) drain(ctx context.Context, r outboxRecord, reload, save func(c
 			return fmt.Errorf("clear outbox: %w", err)
 		}
 	}
-	return applyErr
+	if critical != nil {
+		return critical
+	}
+	if waiting {
+		if err := s.queue.Send(ctx, r.retry(s.now().Add(effectRetry))); err != nil {
+			return fmt.Errorf("schedule a retry of waiting effects: %w", err)
+		}
+	}
+	return nil
 }

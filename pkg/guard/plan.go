@@ -21,6 +21,9 @@ type Plan struct {
 	// go to the kubelet identity.
 	ControlPlane []RoleAssignment `json:"controlPlane,omitempty"`
 	Kubelet      []RoleAssignment `json:"kubelet,omitempty"`
+	// Scopes are where the service principal's role assignments were
+	// looked up; assignments elsewhere are not carried over.
+	Scopes []string `json:"scopes"`
 	// Window describes the maintenance window the update waits for.
 	Window string `json:"window"`
 	// ClusterETag is the cluster's eTag when planned; the update is sent
@@ -29,6 +32,15 @@ type Plan struct {
 	Warnings    []string `json:"warnings,omitempty"`
 	// Blocked, when set, is why the job cannot go on without a person.
 	Blocked string `json:"blocked,omitempty"`
+}
+
+// Summary is the plan in one line.
+func (p *Plan) Summary() string {
+	if p.Blocked != "" {
+		return "blocked: " + p.Blocked
+	}
+	return fmt.Sprintf("service principal %s to a %s identity; %d role assignment(s) for the control plane, %d for the kubelet; window: %s",
+		p.ServicePrincipal.AppID, p.Target.Type, len(p.ControlPlane), len(p.Kubelet), p.Window)
 }
 
 // Lines renders the plan for people: the job's record, alerts and the demo.
@@ -49,6 +61,7 @@ func (p *Plan) Lines() []string {
 	if len(p.ControlPlane)+len(p.Kubelet) == 0 {
 		l = append(l, "the service principal holds no role assignments to carry over")
 	}
+	l = append(l, "role assignments looked up in "+strings.Join(p.Scopes, ", ")+"; any elsewhere are not carried over")
 	l = append(l, "maintenance window: "+p.Window)
 	l = append(l, p.Warnings...)
 	if p.Blocked != "" {
@@ -97,8 +110,36 @@ func roleGUID(id string) string {
 	return strings.ToLower(id[strings.LastIndex(id, "/")+1:])
 }
 
-// isAcrPull reports whether a grants the built-in AcrPull role.
-func (a RoleAssignment) isAcrPull() bool { return roleGUID(a.RoleDefinitionID) == AcrPullRoleID }
+// onRegistry reports whether a is on a container registry (or one of its
+// repositories): AcrPull, AcrPush or a custom pull role, which the kubelet
+// identity needs.
+func (a RoleAssignment) onRegistry() bool {
+	return strings.Contains(strings.ToLower(a.Scope), "/providers/microsoft.containerregistry/registries/")
+}
+
+// broadRoles are roles a person should look at twice before the guard
+// gives them to a new identity.
+var broadRoles = map[string]string{
+	"8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+	"b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+	"18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+	"f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+}
+
+// broad warns about an assignment that grants much, or grants it widely.
+func (a RoleAssignment) broad() string {
+	role, wide := broadRoles[roleGUID(a.RoleDefinitionID)]
+	subscriptionWide := strings.Count(strings.Trim(a.Scope, "/"), "/") <= 1
+	switch {
+	case wide && subscriptionWide:
+		return "the service principal holds " + role + " on " + a.Scope + "; the new identity gets it too — consider narrowing it first"
+	case wide:
+		return "the service principal holds " + role + " on " + a.Scope + "; the new identity gets it too"
+	case subscriptionWide:
+		return "the service principal holds " + a.describe() + " at subscription scope or above; the new identity gets it too"
+	}
+	return ""
+}
 
 // plan works out what a job will do. A missing permission or an identity
 // that cannot be used is recorded in Plan.Blocked — the job never runs
@@ -138,11 +179,16 @@ func (s *Service) plan(ctx context.Context, c Cluster) (*Plan, error) {
 	default:
 		return nil, fmt.Errorf("list role assignments of %s: %w", sp.ObjectID, err)
 	}
+	p.Scopes = scopes
 	for _, a := range held {
-		if a.isAcrPull() {
+		if a.onRegistry() {
+			// Nodes pull images; the control plane never reads a registry.
 			p.Kubelet = append(p.Kubelet, a)
 		} else {
 			p.ControlPlane = append(p.ControlPlane, a)
+		}
+		if w := a.broad(); w != "" {
+			p.Warnings = append(p.Warnings, w)
 		}
 	}
 
@@ -175,11 +221,11 @@ func (s *Service) plan(ctx context.Context, c Cluster) (*Plan, error) {
 		return nil, fmt.Errorf("read maintenance configurations: %w", err)
 	}
 	p.Window = MaintenanceWindowAt(configs, s.now()).Describe
-	p.Warnings = []string{
+	p.Warnings = append(p.Warnings,
 		"kubelet keeps using the service principal until each node pool gets a node image upgrade (az aks nodepool upgrade --node-image-only), which reimages the nodes: plan that disruption for the window; the guard does not start it",
 		"new role assignments can take up to an hour to propagate",
-		"the old service principal " + appID + " is left in place; delete it once nothing else uses it",
-	}
+		"the old service principal "+appID+" is left in place; delete it once nothing else uses it",
+	)
 	if c.Kubelet == nil {
 		p.Warnings = append(p.Warnings, "AKS creates a kubelet identity; access the nodes had through the service principal is re-granted to it only for AcrPull")
 	}

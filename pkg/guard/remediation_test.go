@@ -512,7 +512,8 @@ func TestTwoWorkersRaceOnePUT(t *testing.T) {
 		t.Errorf("PUTs = %d, want 1", n)
 	}
 	if j := w.job(); j.State != guard.JobSucceeded {
-		t.Errorf("job = %s", j.State)
+		w.dumpAudit()
+		t.Errorf("job = %s %q", j.State, j.Outcome)
 	}
 	w.checkNothingPending()
 }
@@ -654,5 +655,12 @@ func TestCapOnClustersUpdating(t *testing.T) {
 	w.pump(t0.Add(time.Hour))
 	if j := w.job(); j.State != guard.JobSucceeded {
 		t.Errorf("job = %s once the slot freed", j.State)
+	}
+}
+
+func (w *world) dumpAudit() {
+	entries, _ := w.store.Audit(w.t.Context(), id(w.t, spID))
+	for _, e := range entries {
+		w.t.Logf("%s %s %s %s", e.At.Format("15:04:05"), e.Action, e.Cause, e.Detail)
 	}
 }

@@ -192,18 +192,19 @@ func (s *Service) enforces(id ClusterID) bool {
 type Result string
 
 const (
-	ResultFlagged   Result = "flagged"   // a finding was opened
-	ResultResolved  Result = "resolved"  // a finding was closed: fixed or deleted
-	ResultEvaluated Result = "evaluated" // read and recorded; nothing changed state
-	ResultDuplicate Result = "duplicate" // already handled; nothing read
-	ResultCoalesced Result = "coalesced" // folded into a scheduled re-evaluation
-	ResultIgnored   Result = "ignored"   // not the guard's business
-	ResultRejected  Result = "rejected"  // invalid input
-	ResultFailed    Result = "failed"    // could not be done and retrying will not help
-	ResultParked    Result = "parked"    // a job waits for approval
-	ResultCancelled Result = "cancelled" // a job was cancelled
-	ResultExempted  Result = "exempted"  // a finding was closed as exempt
-	ResultApproval  Result = "approval"  // the approval tag changed
+	ResultFlagged   Result = "flagged"         // a finding was opened
+	ResultResolved  Result = "resolved"        // a finding was closed: fixed or deleted
+	ResultEvaluated Result = "evaluated"       // read and recorded; nothing changed state
+	ResultDuplicate Result = "duplicate"       // already handled; nothing read
+	ResultCoalesced Result = "coalesced"       // folded into a scheduled re-evaluation
+	ResultIgnored   Result = "ignored"         // not the guard's business
+	ResultRejected  Result = "rejected"        // invalid input
+	ResultFailed    Result = "failed"          // could not be done and retrying will not help
+	ResultParked    Result = "parked"          // a job waits for approval
+	ResultCancelled Result = "cancelled"       // a job was cancelled
+	ResultExempted  Result = "exempted"        // a finding was closed as exempt
+	ResultApproval  Result = "approval"        // the approval tag changed
+	ResultRetry     Result = "retry-scheduled" // ARM did not answer; a later message tries again
 )
 
 // Outcome is the answer for one event or message: counted by the handler,

@@ -19,6 +19,9 @@ type WindowState struct {
 	Source string
 	// Describe is one line a person reads in a plan, e.g. "weekly on Monday 01:00–03:00 UTC (default)".
 	Describe string
+	// Unusable says why configurations that exist could not be used; with
+	// Source "none" it means the cluster has a window the guard cannot read.
+	Unusable []string
 }
 
 // WindowState.Source values. AutoUpgradeSchedule and DefaultSchedule are
@@ -68,14 +71,14 @@ func MaintenanceWindowAt(configs []MaintenanceConfig, t time.Time) WindowState {
 			continue
 		}
 		st := stateAt(r, t)
-		st.Source = name
+		st.Source, st.Unusable = name, unusable
 		st.Describe = fmt.Sprintf("%s (%s)", r, name)
 		if len(unusable) > 0 {
 			st.Describe = fmt.Sprintf("%s; using %s: %s", strings.Join(unusable, "; "), name, st.Describe)
 		}
 		return st
 	}
-	st := WindowState{Open: true, Next: t, Source: NoWindow, Describe: "no maintenance window configured: any time"}
+	st := WindowState{Open: true, Next: t, Source: NoWindow, Describe: "no maintenance window configured: any time", Unusable: unusable}
 	if len(unusable) > 0 {
 		st.Describe = strings.Join(unusable, "; ") + "; no usable maintenance window: any time"
 	}

@@ -461,6 +461,10 @@ func TestMaintenanceWindowAtUnusable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := MaintenanceWindowAt(append([]MaintenanceConfig{tt.config}, defaultCfg...), at)
 			want := open("2020-11-23T01:30:00Z", "2020-11-23T03:00:00Z", "default")
+			if len(got.Unusable) != 1 || !strings.HasPrefix(got.Unusable[0], "aksManagedAutoUpgradeSchedule unusable: "+tt.reason) {
+				t.Errorf("MaintenanceWindowAt().Unusable = %q, want the reason %q", got.Unusable, tt.reason)
+			}
+			got.Unusable = nil
 			if diff := cmp.Diff(want, got, ignoreDescribe); diff != "" {
 				t.Errorf("MaintenanceWindowAt mismatch (-want +got):\n%s", diff)
 			}
@@ -493,7 +497,8 @@ func TestMaintenanceWindowAtNothingUsable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := MaintenanceWindowAt([]MaintenanceConfig{bad, tt.def}, at)
-			want := WindowState{Open: true, Next: at, Source: "none", Describe: tt.describe}
+			want := WindowState{Open: true, Next: at, Source: "none", Describe: tt.describe,
+				Unusable: strings.Split(strings.TrimSuffix(tt.describe, "; no usable maintenance window: any time"), "; ")}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("MaintenanceWindowAt mismatch (-want +got):\n%s", diff)
 			}

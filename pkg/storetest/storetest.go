@@ -101,6 +101,7 @@ func fullFinding(id guard.ClusterID) guard.Finding {
 		ClosedAt:      at(9),
 		JobID:         jobID,
 		RecheckAt:     at(30),
+		RecentEvents:  []string{"4db48cba-50a2-455a-93b4-de41a3b5b7f6", "evt-2"},
 		Approval:      fullApproval(),
 		Outbox:        outbox(id, jobID),
 	}
@@ -149,6 +150,7 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 			ServicePrincipal: guard.Principal{AppID: "63113597-dbba-427d-82d3-94e4060d0e8b", ObjectID: "7a8b9c0d-0000-1111-2222-333344445555", DisplayName: "sp-aks"},
 			ControlPlane:     []guard.RoleAssignment{fullAssignment("b24988ac-6180-42a0-ab88-20f7382dd24c")},
 			Kubelet:          []guard.RoleAssignment{fullAssignment(guard.AcrPullRoleID)},
+			Scopes:           []string{"/subscriptions/00000000-0000-0000-0000-000000000000"},
 			Window:           "weekly on Friday 09:00–13:00 UTC (default)",
 			ClusterETag:      "eTag-1",
 			Warnings:         []string{"nodes are reimaged"},

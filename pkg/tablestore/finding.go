@@ -24,6 +24,7 @@ type findingEntity struct {
 	ClosedAt      string `json:",omitempty"`
 	RecheckAt     string `json:",omitempty"`
 	JobID         string `json:"JobId"`
+	RecentEvents  string // JSON array of event ids
 	approvalColumns
 	Outbox string // JSON array of guard.Effect
 }
@@ -34,6 +35,10 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		return nil, err
 	}
 	outbox, err := jsonColumn("Outbox", f.Outbox)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := jsonColumn("RecentEvents", f.RecentEvents)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +57,7 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		ClosedAt:        formatTime(f.ClosedAt),
 		RecheckAt:       formatTime(f.RecheckAt),
 		JobID:           f.JobID,
+		RecentEvents:    recent,
 		approvalColumns: approvalColumnsOf(f.Approval),
 		Outbox:          outbox,
 	}, nil
@@ -72,6 +78,7 @@ func (e *findingEntity) finding(etag string) (guard.Finding, error) {
 		ClosedAt:      d.time("ClosedAt", e.ClosedAt),
 		JobID:         e.JobID,
 		RecheckAt:     d.time("RecheckAt", e.RecheckAt),
+		RecentEvents:  decodeList[string](&d, "RecentEvents", e.RecentEvents),
 		Approval:      e.approval(&d),
 		Outbox:        decodeList[guard.Effect](&d, "Outbox", e.Outbox),
 		ETag:          etag,
