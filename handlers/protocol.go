@@ -75,5 +75,3 @@ func (in invocation) meta(name string) string {
 	}
 	return string(b)
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -36,32 +36,40 @@ var _ Service = (*guard.Service)(nil)
 
 // Options tune a Server; zero values take the defaults.
 type Options struct {
-	// MaxBody bounds a request body. Default 2 MiB: Event Grid events are
-	// at most 1 MB and the host delivers one per invocation.
+	// MaxBody bounds a request body. Default 4 MiB: an Event Grid event is
+	// at most 1 MB, and the host sends it twice (the trigger value, JSON
+	// encoded as a string, and its data again in Metadata).
 	MaxBody int64
-	// Timeout bounds one invocation's work, well under the host's
-	// functionTimeout. Default 2 minutes.
+	// Timeout bounds one RemediationJobs invocation's work, well under the
+	// host's functionTimeout. Default 2 minutes.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// EventTimeout bounds one ClusterEvents invocation: Event Grid waits 30
+	// seconds for an answer and delivers again after that. Default 20s.
+	EventTimeout time.Duration
+	Log          *slog.Logger
 }
 
 // Server is the custom handler.
 type Server struct {
-	svc     Service
-	maxBody int64
-	timeout time.Duration
-	log     *slog.Logger
-	stats   Stats
+	svc          Service
+	maxBody      int64
+	timeout      time.Duration
+	eventTimeout time.Duration
+	log          *slog.Logger
+	stats        Stats
 }
 
 // New returns a Server that sends work to svc.
 func New(svc Service, o Options) *Server {
-	s := &Server{svc: svc, maxBody: o.MaxBody, timeout: o.Timeout, log: o.Log}
+	s := &Server{svc: svc, maxBody: o.MaxBody, timeout: o.Timeout, eventTimeout: o.EventTimeout, log: o.Log}
 	if s.maxBody <= 0 {
-		s.maxBody = 2 << 20
+		s.maxBody = 4 << 20
 	}
 	if s.timeout <= 0 {
 		s.timeout = 2 * time.Minute
+	}
+	if s.eventTimeout <= 0 {
+		s.eventTimeout = 20 * time.Second
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -79,8 +87,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"service": "aksguard"})
 	})
-	mux.HandleFunc("POST /"+ClusterEvents, s.invoke(ClusterEvents, s.clusterEvents))
-	mux.HandleFunc("POST /"+RemediationJobs, s.invoke(RemediationJobs, s.remediationJobs))
+	// A ClusterEvents request that is not an invocation is answered 2xx:
+	// Event Grid would deliver it again for a day to no avail. A
+	// RemediationJobs one is refused, so Service Bus dead-letters the
+	// message after its deliveries and keeps it for a person to read.
+	mux.HandleFunc("POST /"+ClusterEvents, s.invoke(ClusterEvents, s.eventTimeout, http.StatusOK, s.clusterEvents))
+	mux.HandleFunc("POST /"+RemediationJobs, s.invoke(RemediationJobs, s.timeout, 0, s.remediationJobs))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.stats.add("unknown", "not-found")
 		writeJSON(w, http.StatusNotFound, response{Logs: []string{fmt.Sprintf("no function at %s %s", r.Method, r.URL.Path)}})
@@ -97,9 +109,9 @@ type result struct {
 }
 
 // invoke decodes the envelope, bounds the work in time, and writes the
-// response. A body that is too large or not an envelope is a 4xx: the
-// request itself is wrong, whatever event it might carry.
-func (s *Server) invoke(function string, handle func(ctx context.Context, log *slog.Logger, in invocation) result) http.HandlerFunc {
+// response. A body that is too large or not an envelope is refused with a
+// 4xx, unless badStatus names the status to answer instead.
+func (s *Server) invoke(function string, timeout time.Duration, badStatus int, handle func(ctx context.Context, log *slog.Logger, in invocation) result) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		log := s.log.With("function", function, "invocation_id", r.Header.Get("X-Azure-Functions-InvocationId"))
@@ -114,12 +126,15 @@ func (s *Server) invoke(function string, handle func(ctx context.Context, log *s
 			if errors.As(err, &tooBig) {
 				status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds %d bytes", s.maxBody)
 			}
+			if badStatus != 0 {
+				status = badStatus
+			}
 			s.stats.add(function, "bad-request")
-			log.Warn("bad request", "status", status, "error", msg)
-			writeJSON(w, status, response{Logs: []string{msg}})
+			log.Error("bad request", "status", status, "error", msg)
+			writeJSON(w, status, response{Logs: []string{msg}, ReturnValue: map[guard.Result]int{guard.ResultRejected: 1}})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		res := handle(ctx, log, in)
 		log.Info("invocation done", "status", res.status, "duration_ms", time.Since(start).Milliseconds())
@@ -166,8 +181,12 @@ func (s *Server) clusterEvents(ctx context.Context, log *slog.Logger, in invocat
 		counts[out.Result]++
 		s.stats.add(ClusterEvents, string(out.Result))
 		level := slog.LevelInfo
-		if out.Result == guard.ResultRejected || out.Result == guard.ResultFailed {
+		switch out.Result {
+		case guard.ResultRejected:
 			level = slog.LevelWarn
+		case guard.ResultFailed:
+			// A cluster the guard may not read: a person must grant access.
+			level = slog.LevelError
 		}
 		elog.Log(ctx, level, "event handled", "result", out.Result, "job_id", out.JobID, "detail", out.Detail)
 		res.logs = append(res.logs, "event "+ev.ID+": "+logLine(out))
@@ -212,10 +231,10 @@ func decodeMessage(in invocation) (guard.Message, error) {
 	if err != nil {
 		return guard.Message{}, err
 	}
+	// Unknown fields are allowed: a newer version's message must still
+	// wake the job during a rolling deployment.
 	var b guard.MessageBody
-	dec := json.NewDecoder(bytesReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	if err := json.Unmarshal(raw, &b); err != nil {
 		return guard.Message{}, fmt.Errorf("body is not a queue message: %w", err)
 	}
 	id, err := armid.ParseCluster(b.ClusterID)
@@ -256,7 +275,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
-		WriteTimeout:      s.timeout + 30*time.Second,
+		WriteTimeout:      max(s.timeout, s.eventTimeout) + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}

@@ -90,14 +90,18 @@ func TestBadRequests(t *testing.T) {
 		status             int
 		log                string
 	}{
-		{"malformed JSON", "POST", "/ClusterEvents", []byte(`{"Data": {"event": `), http.StatusBadRequest, "request body is not a Functions invocation"},
+		// Event Grid would retry a failed invocation for a day: answered 2xx.
+		{"malformed JSON", "POST", "/ClusterEvents", []byte(`{"Data": {"event": `), http.StatusOK, "request body is not a Functions invocation"},
+		{"oversized", "POST", "/ClusterEvents", big, http.StatusOK, "request body exceeds 4096 bytes"},
+		// Service Bus dead-letters a message refused ten times: kept for a person.
 		{"not an object", "POST", "/RemediationJobs", []byte(`[1,2]`), http.StatusBadRequest, "request body is not a Functions invocation"},
-		{"oversized", "POST", "/ClusterEvents", big, http.StatusRequestEntityTooLarge, "request body exceeds 4096 bytes"},
+		{"oversized message", "POST", "/RemediationJobs", big, http.StatusRequestEntityTooLarge, "request body exceeds 4096 bytes"},
 		{"unknown route", "POST", "/Sweep", []byte(`{}`), http.StatusNotFound, "no function at POST /Sweep"},
 		{"wrong method", "GET", "/ClusterEvents", nil, http.StatusNotFound, "no function at GET /ClusterEvents"},
 		{"missing binding", "POST", "/ClusterEvents", []byte(`{"Data":{"req":{}},"Metadata":{}}`), http.StatusOK, `Data has no "event" binding`},
 		{"trigger value not JSON", "POST", "/ClusterEvents", envelope(t, eventBinding, []byte("hello"), asString, nil), http.StatusOK, "invalid event: event payload is not valid JSON"},
-		{"message body not a message", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`{"hello":1}`), asString, nil), http.StatusOK, "invalid message: body is not a queue message"},
+		{"message body not a message", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`[1]`), asString, nil), http.StatusOK, "invalid message: body is not a queue message"},
+		{"message without a cluster", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`{"hello":1}`), asString, nil), http.StatusOK, `invalid message: resource ID ""`},
 		{"message with a bad cluster", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`{"kind":"job","clusterId":"/subscriptions/x","jobId":"j"}`), asString, nil), http.StatusOK, "invalid message: resource ID"},
 		{"message of unknown kind", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`{"kind":"reboot","clusterId":"`+spCluster+`"}`), asString, nil), http.StatusOK, `unknown message kind "reboot"`},
 	}
@@ -109,8 +113,8 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
-	want := map[string]int64{"ClusterEvents/bad-request": 2, "RemediationJobs/bad-request": 1, "unknown/not-found": 2,
-		"ClusterEvents/rejected": 2, "RemediationJobs/rejected": 3}
+	want := map[string]int64{"ClusterEvents/bad-request": 2, "RemediationJobs/bad-request": 2, "unknown/not-found": 2,
+		"ClusterEvents/rejected": 2, "RemediationJobs/rejected": 4}
 	if diff := cmp.Diff(want, r.srv.Stats()); diff != "" {
 		t.Errorf("Stats() mismatch (-want +got):\n%s", diff)
 	}
@@ -330,5 +334,19 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + l.Addr().String() + "/"); err == nil || errors.Is(err, context.Canceled) {
 		t.Errorf("GET after shutdown succeeded; want the listener closed")
+	}
+}
+
+// TestMessagesFromANewerVersion: a body with a field this version does not
+// know still wakes the job, so a rolling deployment loses no wake-up.
+func TestMessagesFromANewerVersion(t *testing.T) {
+	r := newRig(t)
+	r.postEvent(triagetest.Spec{ID: "e1", Operation: opWrite, Resource: spCluster, Time: t0}, asObject)
+	m := r.queue.Sent()[0]
+	body := `{"kind":"job","clusterId":"` + spCluster + `","jobId":"` + m.JobID + `","seq":1,"reason":"job created","priority":"high"}`
+	r.clock.set(t0.Add(2 * time.Minute))
+	got := r.post(RemediationJobs, envelope(t, messageBinding, []byte(body), asString, map[string]any{"MessageId": `"` + m.ID + `"`}))
+	if got.Status != http.StatusOK || got.ReturnValue["parked"] != 1 {
+		t.Errorf("deliver = %d %v %q, want the job woken (parked)", got.Status, got.ReturnValue, got.Logs)
 	}
 }

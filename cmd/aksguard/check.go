@@ -41,10 +41,6 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "aksguard check: %s: %v\n", name, err)
 		return exitUsage
 	}
-	if len(recs) == 0 {
-		fmt.Fprintf(stderr, "aksguard check: %s: no clusters in the input\n", name)
-		return exitUsage
-	}
 	lines := make([]checkLine, 0, len(recs))
 	code = exitOK
 	for _, r := range recs {

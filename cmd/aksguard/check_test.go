@@ -402,7 +402,6 @@ func TestCheckErrors(t *testing.T) {
 		{"object that is not a cluster", []string{notCluster}, "", []string{notCluster, "object has none of the fields of a cluster"}},
 		{"number", []string{"-"}, "42", []string{"stdin", "want a cluster object, a list or an array, got a number"}},
 		{"empty stdin", []string{"-"}, "", []string{"stdin", "no JSON input"}},
-		{"empty list", []string{"-"}, `{"value": []}`, []string{"stdin", "no clusters in the input"}},
 	}
 	for _, s := range notClusterSamples {
 		path := filepath.Join(samples, s.file)
@@ -449,6 +448,31 @@ func TestFlagsAfterTheFile(t *testing.T) {
 	for _, cmd := range []string{"demo", "serve"} {
 		if got := aksguard(t, "", nil, cmd, "foo"); got.code != 2 || !strings.Contains(got.stderr, `takes no arguments, got ["foo"]`) {
 			t.Errorf("%s foo = %d %q, want 2: it takes no arguments", cmd, got.code, got.stderr)
+		}
+	}
+}
+
+// TestCheckEmptyFleet: a subscription without clusters is compliant, not
+// bad input, in every shape; so is input that arrives as Windows writes it.
+func TestCheckEmptyFleet(t *testing.T) {
+	for _, in := range []string{`[]`, `{"value": []}`, `{"count":0,"data":[],"skip_token":null,"total_records":0}`} {
+		got := aksguard(t, in, nil, "check", "--output", "json", "-")
+		if got.code != 0 || got.stdout != "" {
+			t.Errorf("check %s = %d %q, want 0 and no lines", in, got.code, got.stdout)
+		}
+	}
+	sp, err := os.ReadFile(filepath.Join(samples, "aks_get_sp_realguid_sdknet_recording.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	utf16le := []byte{0xFF, 0xFE}
+	for _, r := range string(sp) {
+		utf16le = append(utf16le, byte(r), byte(r>>8))
+	}
+	for name, in := range map[string][]byte{"UTF-8 with a BOM": append([]byte{0xEF, 0xBB, 0xBF}, sp...), "UTF-16LE": utf16le} {
+		got := aksguard(t, string(in), nil, "check", "--output", "json", "-")
+		if got.code != 1 || !strings.Contains(got.stdout, `"verdict":"service-principal"`) {
+			t.Errorf("check (%s) = %d %q %q, want 1 with the verdict", name, got.code, got.stdout, got.stderr)
 		}
 	}
 }

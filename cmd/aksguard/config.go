@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +64,7 @@ var settings = []setting{
 	{envAlertsURL, true, false, "Event Grid topic endpoint for alerts, https://<topic>.<region>-1.eventgrid.azure.net/api/events"},
 	{envAlertsSource, false, false, "CloudEvents source of alerts; default /aksguard/<" + envSiteName + ">"},
 	{envPrincipalID, true, false, "object id of the guard's managed identity: events it caused are ignored"},
-	{envClientID, false, false, "client id of the guard's user-assigned managed identity (used to authenticate, and its events are ignored)"},
+	{envClientID, false, false, "client id of the guard's user-assigned managed identity (used to authenticate, and its events are ignored); required when that is the app's identity"},
 	{envDebounce, false, false, "how long events after a cluster read are folded into one re-check; default 60s"},
 	{envMode, false, false, "dry-run (default: plan, record and alert, change nothing) or enforce"},
 	{envEnforceIn, false, false, "comma-separated subscriptions or resource groups (/subscriptions/<id>[/resourceGroups/<name>]) where enforce applies; elsewhere jobs run dry; empty means everywhere"},
@@ -147,10 +150,66 @@ func loadConfig(getenv env) (config, error) {
 			problems = append(problems, fmt.Sprintf("%s=%q is not debug, info, warn or error", envLogLevel, v))
 		}
 	}
+	problems = append(problems, c.malformed(getenv)...)
 	if len(problems) > 0 {
 		return config{}, fmt.Errorf("serve cannot start:\n  - %s", strings.Join(problems, "\n  - "))
 	}
 	return c, nil
+}
+
+// Shapes of the settings that name Azure things.
+var (
+	guidRE     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	scopeRE    = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/resourceGroups/[^/]+)?$`)
+	roleRE     = regexp.MustCompile(`(?i)^(/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|/providers/Microsoft\.Management/managementGroups/[^/]+)$`)
+	identityRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$`)
+	hostRE     = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
+)
+
+// malformed names every setting that is set but cannot be right, so serve
+// fails at start rather than at the first event.
+func (c config) malformed(getenv env) []string {
+	var problems []string
+	bad := func(name, value, want string) {
+		problems = append(problems, fmt.Sprintf("%s=%q is not %s", name, value, want))
+	}
+	if n, err := strconv.Atoi(c.port); c.port != "" && (err != nil || n <= 0 || n > 65535) {
+		bad(envPort, c.port, "a TCP port")
+	}
+	if v := getenv(envPrincipalID); v != "" && !guidRE.MatchString(v) {
+		bad(envPrincipalID, v, "an object id (a GUID)")
+	}
+	if c.clientID != "" && !guidRE.MatchString(c.clientID) {
+		bad(envClientID, c.clientID, "a client id (a GUID)")
+	}
+	for _, v := range c.approvers {
+		if !guidRE.MatchString(v) {
+			bad(envApprovers, v, "an object id (a GUID)")
+		}
+	}
+	for _, v := range c.enforceIn {
+		if !scopeRE.MatchString(v) {
+			bad(envEnforceIn, v, "/subscriptions/<id> or /subscriptions/<id>/resourceGroups/<name>")
+		}
+	}
+	for _, v := range c.roleScopes {
+		if !roleRE.MatchString(v) {
+			bad(envRoleScopes, v, "/subscriptions/<id> or /providers/Microsoft.Management/managementGroups/<name>")
+		}
+	}
+	if c.userAssigned != "" && !identityRE.MatchString(c.userAssigned) {
+		bad(envUserAssigned, c.userAssigned, "a user-assigned identity's resource ID")
+	}
+	if c.serviceBus != "" && !hostRE.MatchString(c.serviceBus) {
+		bad(envServiceBus, c.serviceBus, "a fully qualified namespace such as <ns>.servicebus.windows.net")
+	}
+	for name, v := range map[string]string{envAlertsURL: c.alertsURL, envTablesURL: c.tablesURL} {
+		if u, err := url.Parse(v); v != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
+			bad(name, v, "an https URL")
+		}
+	}
+	slices.Sort(problems)
+	return problems
 }
 
 // credential is the guard's own identity: its managed identity when running

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"unicode/utf16"
 )
 
 // Exit codes, like a linter's.
@@ -119,6 +122,10 @@ func readInput(name string, args []string, stdin io.Reader) ([]byte, string, err
 		if len(b) > maxInput {
 			return nil, "stdin", fmt.Errorf("%s: stdin: input exceeds %d MiB", name, maxInput>>20)
 		}
+		b, err = text(b)
+		if err != nil {
+			return nil, "stdin", fmt.Errorf("%s: stdin: %w", name, err)
+		}
 		return b, "stdin", nil
 	}
 	f, err := os.Open(args[0])
@@ -133,7 +140,33 @@ func readInput(name string, args []string, stdin io.Reader) ([]byte, string, err
 	if len(b) > maxInput {
 		return nil, args[0], fmt.Errorf("%s: %s: input exceeds %d MiB", name, args[0], maxInput>>20)
 	}
+	if b, err = text(b); err != nil {
+		return nil, args[0], fmt.Errorf("%s: %s: %w", name, args[0], err)
+	}
 	return b, args[0], nil
+}
+
+// text returns input as UTF-8 without a byte-order mark: Windows tools
+// (PowerShell's > among them) write UTF-16 or a UTF-8 BOM.
+func text(b []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
+		return b[3:], nil
+	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}), bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
+		if len(b)%2 != 0 {
+			return nil, errors.New("UTF-16 input with an odd number of bytes")
+		}
+		order := binary.ByteOrder(binary.LittleEndian)
+		if b[0] == 0xFE {
+			order = binary.BigEndian
+		}
+		u := make([]uint16, 0, len(b)/2-1)
+		for i := 2; i < len(b); i += 2 {
+			u = append(u, order.Uint16(b[i:]))
+		}
+		return []byte(string(utf16.Decode(u))), nil
+	}
+	return b, nil
 }
 
 // maxInput bounds what check and triage read: a large fleet's Resource

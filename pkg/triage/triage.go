@@ -32,6 +32,7 @@ const (
 	opClusterWrite   = "Microsoft.ContainerService/managedClusters/write"
 	opAgentPoolWrite = "Microsoft.ContainerService/managedClusters/agentPools/write"
 	opTagsWrite      = "Microsoft.Resources/tags/write"
+	opTagsDelete     = "Microsoft.Resources/tags/delete"
 	opClusterDelete  = "Microsoft.ContainerService/managedClusters/delete"
 )
 
@@ -254,7 +255,7 @@ func classify(ev guard.Event, subject string, data *writeData) guard.Event {
 	}
 	ev.Actor = actor(d.claims, d.evidence)
 	if d.status != "" && !strings.EqualFold(d.status, "Succeeded") {
-		return ignore(ev, "operation status is "+d.status)
+		return ignore(withCluster(ev), "operation status is "+d.status)
 	}
 	return route(ev)
 }
@@ -273,15 +274,31 @@ func route(ev guard.Event) guard.Event {
 		}
 		return toCluster(ev, ev.Resource, guard.ActionClose, "cluster deleted")
 	case strings.EqualFold(op, opTagsWrite):
-		res := ev.Resource
-		if n := len(res) - len(tagsSuffix); n > 0 && strings.EqualFold(res[n:], tagsSuffix) {
-			res = res[:n]
-		}
-		return toCluster(ev, res, guard.ActionApprovalCheck, "tags written; the approval may have changed")
+		return toCluster(ev, withoutTagsSuffix(ev.Resource), guard.ActionApprovalCheck, "tags written; the approval may have changed")
+	case strings.EqualFold(op, opTagsDelete):
+		return toCluster(ev, withoutTagsSuffix(ev.Resource), guard.ActionApprovalCheck, "tags deleted; the approval may be gone")
 	case op == "":
 		return invalid(ev, ev.Type+" event has no data.operationName")
 	}
-	return ignore(ev, "operation "+op+" is not watched")
+	return ignore(withCluster(ev), "operation "+op+" is not watched")
+}
+
+// withoutTagsSuffix strips /providers/Microsoft.Resources/tags/default from
+// the resource URI of a Tags API call.
+func withoutTagsSuffix(res string) string {
+	if n := len(res) - len(tagsSuffix); n > 0 && strings.EqualFold(res[n:], tagsSuffix) {
+		return res[:n]
+	}
+	return res
+}
+
+// withCluster names the cluster an ignored event's resource belongs to, if
+// any, so that the report of what was ignored says which cluster it was.
+func withCluster(ev guard.Event) guard.Event {
+	if id, _, err := armid.ClusterOf(withoutTagsSuffix(ev.Resource)); err == nil {
+		ev.Cluster = id
+	}
+	return ev
 }
 
 // toCluster sets the event's cluster from the resource ID, or marks why it

@@ -135,7 +135,11 @@ func TestDecodeRouting(t *testing.T) {
 		{"agent pool delete", derive(t, egSample, func(ev, data map[string]any) {
 			aks("Microsoft.ContainerService/managedClusters/agentPools/delete", pool)(ev, data)
 			ev["eventType"] = "Microsoft.Resources.ResourceDeleteSuccess"
-		}), summary{SchemaEventGrid, guard.ActionIgnore, guard.ClusterID{}, false, "operation Microsoft.ContainerService/managedClusters/agentPools/delete is not watched"}},
+		}), summary{SchemaEventGrid, guard.ActionIgnore, cluster, false, "operation Microsoft.ContainerService/managedClusters/agentPools/delete is not watched"}},
+		{"all tags deleted", derive(t, egSample, func(ev, data map[string]any) {
+			aks("Microsoft.Resources/tags/delete", tags)(ev, data)
+			ev["eventType"] = "Microsoft.Resources.ResourceDeleteSuccess"
+		}), summary{SchemaEventGrid, guard.ActionApprovalCheck, cluster, false, "tags deleted; the approval may be gone"}},
 		{"CloudEvent cluster write", derive(t, ceSample, func(ev, data map[string]any) {
 			ev["subject"], data["resourceUri"], data["operationName"] = clusterID, clusterID, "Microsoft.ContainerService/managedClusters/write"
 		}), summary{SchemaCloudEvent, guard.ActionEvaluate, cluster, false, "cluster written"}},
@@ -153,7 +157,7 @@ func TestDecodeRouting(t *testing.T) {
 		{"failed status", derive(t, egSample, func(ev, data map[string]any) {
 			aks("Microsoft.ContainerService/managedClusters/write", clusterID)(ev, data)
 			data["status"] = "Failed"
-		}), summary{SchemaEventGrid, guard.ActionIgnore, guard.ClusterID{}, false, "operation status is Failed"}},
+		}), summary{SchemaEventGrid, guard.ActionIgnore, cluster, false, "operation status is Failed"}},
 		{"placeholder subscription", derive(t, egSample, aks("Microsoft.ContainerService/managedClusters/write", "/subscriptions/{subscription-id}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1")),
 			summary{SchemaEventGrid, guard.ActionIgnore, guard.ClusterID{}, true, `invalid event: resource ID "/subscriptions/{subscription-id}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1": subscription "{subscription-id}" is not a GUID`}},
 		{"no operation name", derive(t, egSample, func(ev, data map[string]any) { delete(data, "operationName") }),
