@@ -36,7 +36,15 @@ func TestSettingsAreDocumented(t *testing.T) {
 			t.Errorf("local.settings.sample.json: %s present = %v, want %v (set by the platform: %v)", s.name, ok, !s.platform, s.platform)
 		}
 	}
+	// The host reads these itself; the trigger's identity settings are the
+	// operator's to set, so the README documents them too.
 	hostOwn := map[string]bool{"FUNCTIONS_WORKER_RUNTIME": true, "AzureWebJobsStorage": true}
+	for _, name := range []string{"AKSGUARD_SERVICEBUS__credential", "AKSGUARD_SERVICEBUS__clientId"} {
+		hostOwn[name] = true
+		if !strings.Contains(string(readme), "| `"+name+"` |") {
+			t.Errorf("README's configuration table lacks %s, which the Functions host reads", name)
+		}
+	}
 	for name := range sample.Values {
 		if !known[name] && !hostOwn[name] {
 			t.Errorf("local.settings.sample.json names %s, which the binary does not read", name)

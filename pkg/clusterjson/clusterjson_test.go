@@ -37,27 +37,50 @@ func verdicts(t *testing.T, data []byte) map[string]guard.Verdict {
 	return out
 }
 
-// TestVerdictOverSamples runs the verdict table over every cluster sample
-// (testdata/samples/SOURCES.md says where each came from).
+// TestVerdictOverSamples runs every aks_*.json sample through Parse
+// (testdata/samples/SOURCES.md says where each came from). A sample added
+// without an expectation here fails the test, so none is silently skipped.
 func TestVerdictOverSamples(t *testing.T) {
-	tests := []struct {
-		file string
-		want map[string]guard.Verdict
+	const notCluster = "maintenanceConfigurations under a managed cluster, not the cluster"
+	tests := map[string]struct {
+		want    map[string]guard.Verdict
+		mention string // set when Parse must refuse the sample
 	}{
-		{"aks_get_sp_realguid_sdknet_recording.json", map[string]guard.Verdict{"manCluster-5614": guard.VerdictServicePrincipal}},
-		{"aks_get_spec_2025-01-01_ManagedClustersGet_sp.json", map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
-		{"aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json", map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
-		{"aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json", map[string]guard.Verdict{"akscluster4379": guard.VerdictManagedIdentity}},
-		{"aks_list_spec_2025-01-01_ManagedClustersList.json", map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
-		{"aks_put_request_sp_realguid_sdknet_recording.json", map[string]guard.Verdict{"": guard.VerdictServicePrincipal}},
-		{"aks_put_request_systemassigned_sdknet_recording.json", map[string]guard.Verdict{"": guard.VerdictManagedIdentity}},
+		"aks_get_sp_realguid_sdknet_recording.json":                               {want: map[string]guard.Verdict{"manCluster-5614": guard.VerdictServicePrincipal}},
+		"aks_get_spec_2025-01-01_ManagedClustersGet_sp.json":                      {want: map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
+		"aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json": {want: map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
+		"aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json":        {want: map[string]guard.Verdict{"akscluster4379": guard.VerdictManagedIdentity}},
+		"aks_list_spec_2025-01-01_ManagedClustersList.json":                       {want: map[string]guard.Verdict{"clustername1": guard.VerdictServicePrincipal}},
+		"aks_put_request_sp_realguid_sdknet_recording.json":                       {want: map[string]guard.Verdict{"": guard.VerdictServicePrincipal}},
+		"aks_put_request_systemassigned_sdknet_recording.json":                    {want: map[string]guard.Verdict{"": guard.VerdictManagedIdentity}},
+		"aks_maintenanceconfig_spec_2025-01-01_Get_MaintenanceWindow.json":        {mention: notCluster},
+		"aks_maintenanceconfig_spec_2025-01-01_Get_default.json":                  {mention: notCluster},
+		"aks_maintenanceconfig_spec_2025-01-01_List_MaintenanceWindow.json":       {mention: notCluster},
 	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, verdicts(t, readSample(t, tt.file))); diff != "" {
+	files, err := filepath.Glob(filepath.Join(samples, "aks_*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no aks_*.json samples under %s (err %v)", samples, err)
+	}
+	for _, path := range files {
+		file := filepath.Base(path)
+		t.Run(file, func(t *testing.T) {
+			tt, ok := tests[file]
+			if !ok {
+				t.Fatalf("sample %s has no expectation in this table", file)
+			}
+			if tt.mention != "" {
+				if _, err := Parse(readSample(t, file)); err == nil || !strings.Contains(err.Error(), tt.mention) {
+					t.Errorf("Parse error = %v, want one mentioning %q", err, tt.mention)
+				}
+				return
+			}
+			if diff := cmp.Diff(tt.want, verdicts(t, readSample(t, file))); diff != "" {
 				t.Errorf("verdicts mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+	if len(files) != len(tests) {
+		t.Errorf("%d aks_*.json samples but %d expectations: a sample was removed or renamed", len(files), len(tests))
 	}
 }
 
@@ -217,7 +240,6 @@ func TestParseErrors(t *testing.T) {
 // a cluster of unknown verdict.
 func TestOtherResourcesAreNotClusters(t *testing.T) {
 	tests := []struct{ file, mention string }{
-		{"aks_maintenanceconfig_spec_2025-01-01_Get_default.json", "maintenanceConfigurations under a managed cluster, not the cluster"},
 		{"roleassignments_list_spec_2022-04-01_ListForScope.json", "Microsoft.Authorization/roleAssignments"},
 	}
 	for _, tt := range tests {
