@@ -1,17 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/storetest"
 	"github.com/aksguard/aksguard/pkg/tablestore"
 )
 
@@ -139,30 +138,17 @@ func TestDemoJSON(t *testing.T) {
 // TestDemoAzurite runs the demo against the Azurite that scripts/test.sh
 // starts, passing its connection string as the demo's table setting.
 func TestDemoAzurite(t *testing.T) {
-	conn := os.Getenv("AKSGUARD_TEST_TABLES")
-	if conn == "" {
-		t.Skip("AKSGUARD_TEST_TABLES is not set; scripts/test.sh starts Azurite and sets it")
-	}
+	conn := storetest.Azurite(t)
 	r := aksguard(t, "", map[string]string{"AKSGUARD_TABLES_CONNECTION_STRING": conn}, "demo", "--output", "json")
 
 	m := regexp.MustCompile(`records in Table Storage tables \[([^\]]+)\]`).FindStringSubmatch(r.stderr)
 	if m == nil {
 		t.Fatalf("run(demo --output json) with a table setting: stderr = %.300q…, want records in Table Storage tables", r.stderr)
 	}
-	t.Cleanup(func() {
-		// t.Context() is cancelled before cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		svc, err := tablestore.ServiceClientFromConnectionString(conn, nil)
-		if err != nil {
-			t.Errorf("ServiceClientFromConnectionString() error = %v", err)
-			return
-		}
-		for _, name := range strings.Fields(m[1]) {
-			if _, err := svc.DeleteTable(ctx, name, nil); err != nil {
-				t.Errorf("DeleteTable(%s) error = %v", name, err)
-			}
-		}
-	})
+	svc, err := tablestore.ServiceClientFromConnectionString(conn, nil)
+	if err != nil {
+		t.Fatalf("ServiceClientFromConnectionString() error = %v", err)
+	}
+	t.Cleanup(func() { storetest.DeleteTables(t, svc, strings.Fields(m[1])) })
 	checkDemoStates(t, r)
 }

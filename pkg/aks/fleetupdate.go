@@ -416,6 +416,11 @@ func withState(mc armcontainerservice.ManagedCluster, state string, etag *string
 	return mc
 }
 
+// SystemAssignedPrincipal returns the principal ID the fleet gives the
+// system-assigned identity of the cluster id when an update moves it to
+// one, so that a test can set up what that identity holds beforehand.
+func SystemAssignedPrincipal(id guard.ClusterID) string { return nameGUID("principal", id.String()) }
+
 // nameGUID returns the RFC 4122 name-based (SHA-1, version 5) GUID of kind
 // and the lower-cased name, in the URL namespace.
 func nameGUID(kind, name string) string {

@@ -1,8 +1,9 @@
+// Scenarios reviewers found that once went wrong, each named for the
+// behaviour it now holds the remediation to.
 package guard_test
 
 import (
 	"context"
-
 	"sync"
 	"testing"
 	"time"
@@ -51,9 +52,9 @@ func (c *countClusters) StartIdentityUpdate(ctx context.Context, id guard.Cluste
 	return st, err
 }
 
-// Repro 1: a worker whose claim save lost the ETag race keeps r.claimed and
-// sends the PUT although another worker holds a live claim.
-func TestReproStickyClaim(t *testing.T) {
+// TestLostClaimRaceSendsNoPUT: a worker whose claim save loses the ETag race
+// to another worker's claim must not send the PUT.
+func TestLostClaimRaceSendsNoPUT(t *testing.T) {
 	hs := &hookStore{}
 	cc := &countClusters{}
 	w := remediationWorld(t, enforce, func(c *guard.Config) {
@@ -88,26 +89,30 @@ func TestReproStickyClaim(t *testing.T) {
 	}
 }
 
-// Repro 2: our own PUT is accepted but the response is lost; the retry's 412
-// makes the job re-plan, and the re-planned job is cancelled because the
-// cluster now uses a managed identity: no role is ever re-granted.
-func TestReproOwnPUT412CancelsWithoutRegrant(t *testing.T) {
+// TestOwnPUTAnswered412Succeeds: the job's PUT is accepted but its response
+// lost, and azcore's retry gets 412. The job must go forward (re-grant,
+// verify), not re-plan and cancel because the cluster is already migrated.
+func TestOwnPUTAnswered412Succeeds(t *testing.T) {
 	cc := &countClusters{loseResp: true}
 	w := remediationWorld(t, enforce, func(c *guard.Config) { cc.Clusters = c.Clusters; c.Clusters = cc })
 	w.tag("approved", dana)
 	w.pump(t0.Add(time.Hour))
 	j := w.job()
-	mc, _ := w.fleet.Cluster(spID)
-	t.Logf("job %s %q; cluster identity %v clientId %s; role creates %d", j.State, j.Outcome, *mc.Identity.Type, *mc.Properties.ServicePrincipalProfile.ClientID, w.rbac.Calls("Create"))
 	if j.State != guard.JobSucceeded {
-		t.Errorf("job = %s, want succeeded (the cluster was migrated by the job's own PUT)", j.State)
+		t.Errorf("job = %s %q, want succeeded (the cluster was migrated by the job's own PUT)", j.State, j.Outcome)
+	}
+	if n := w.rbac.Calls("Create"); n == 0 {
+		t.Errorf("role assignments created = 0, want the control-plane roles re-granted to the cluster identity")
+	}
+	if n := cc.starts; n != 1 {
+		t.Errorf("StartIdentityUpdate calls = %d, want 1 (the 412 is the job's own PUT, not a reason to send another)", n)
 	}
 }
 
-// Repro 3a: the job's timer reads the tag before the tag-write event is
-// handled; the approval is attributed to nobody and, with an allow-list,
-// rejected for good: Dana's own tag event then changes nothing.
-func TestReproApprovalSeenByTimerFirst(t *testing.T) {
+// TestApprovalSeenByTimerBeforeTagsEvent: with an approver list, a job timer
+// that reads the tag before Dana's tags-write event arrives must leave the
+// approval unseen, so that her event still credits her.
+func TestApprovalSeenByTimerBeforeTagsEvent(t *testing.T) {
 	w := remediationWorld(t, enforce, func(c *guard.Config) { c.Approvers = []string{dana.ObjectID} })
 	mc, _ := w.fleet.Cluster(spID)
 	mc.Tags = map[string]*string{guard.ApprovalTag: to.Ptr("approved")}
@@ -115,16 +120,19 @@ func TestReproApprovalSeenByTimerFirst(t *testing.T) {
 	w.pump(t0.Add(2 * time.Minute)) // the first job timer (debounce) fires before the event arrives
 	w.tag("approved", dana)         // Dana's tags/write event arrives
 	w.pump(t0.Add(3 * time.Hour))
-	f := w.finding()
-	t.Logf("finding approval %+v; job %s %q", f.Approval, w.job().State, w.job().Outcome)
-	if w.job().State != guard.JobSucceeded {
-		t.Errorf("Dana's approval did not count: job %s", w.job().State)
+	j := w.job()
+	if j.State != guard.JobSucceeded {
+		t.Errorf("job = %s %q, want succeeded on Dana's approval", j.State, j.Outcome)
+	}
+	if j.Approval == nil || j.Approval.By.ObjectID != dana.ObjectID {
+		t.Errorf("job approval = %+v, want Dana's", j.Approval)
 	}
 }
 
-// Repro 3b: Mallory (not allowed) sets the tag; an unrelated cluster write
-// by Dana (allowed) is handled first and the approval is credited to Dana.
-func TestReproAllowListBypass(t *testing.T) {
+// TestApproverListNotBypassedByAnotherWrite: Eve (not on the list) sets the
+// tag; an unrelated cluster write by Dana (on the list) handled first must
+// not credit the approval to Dana.
+func TestApproverListNotBypassedByAnotherWrite(t *testing.T) {
 	w := remediationWorld(t, enforce, func(c *guard.Config) { c.Approvers = []string{dana.ObjectID} })
 	w.set(t0.Add(5 * time.Minute))
 	mc, _ := w.fleet.Cluster(spID)
@@ -138,17 +146,22 @@ func TestReproAllowListBypass(t *testing.T) {
 	// Eve's own tags/write event comes later.
 	evTag := guard.Event{ID: "eve-tag", Type: "Microsoft.Resources.ResourceWriteSuccess", Time: w.clock(),
 		Operation: "Microsoft.Resources/tags/write", Cluster: id(t, spID), Action: guard.ActionApprovalCheck, Actor: eve}
-	out, _ := w.svc.HandleEvent(t.Context(), evTag)
+	if _, err := w.svc.HandleEvent(t.Context(), evTag); err != nil {
+		t.Fatal(err)
+	}
 	w.pump(t0.Add(3 * time.Hour))
-	t.Logf("eve's event: %+v; approval %+v", out, w.finding().Approval)
+	if j := w.job(); j.State != guard.JobAwaitingApproval {
+		t.Errorf("job = %s %q, want awaiting-approval (Eve is not an approver)", j.State, j.Outcome)
+	}
 	if w.fleet.Calls("BeginCreateOrUpdate") != 0 {
 		t.Errorf("eve's approval migrated the cluster (job %s, approval by %s)", w.job().State, w.job().Approval.By)
 	}
 }
 
-// Repro 4: the approval survives the cluster's deletion; a new cluster with
-// the same ID, tagged by someone not on the list, runs on the old approval.
-func TestReproApprovalSurvivesDeletion(t *testing.T) {
+// TestApprovalClearedWhenClusterDeleted: a cluster re-created under the same
+// ID, tagged by someone not on the list, must not run on the approval given
+// to the deleted one.
+func TestApprovalClearedWhenClusterDeleted(t *testing.T) {
 	w := remediationWorld(t, enforce, func(c *guard.Config) { c.Approvers = []string{dana.ObjectID} })
 	closedWindow(w)
 	w.tag("approved", dana)
@@ -166,13 +179,14 @@ func TestReproApprovalSurvivesDeletion(t *testing.T) {
 	w.fleet.SetMaintenanceConfigs(spID, nil)
 	cr := write(t, spID, "eve-create", w.clock())
 	cr.Actor = eve
-	out, err := w.svc.HandleEvent(t.Context(), cr)
-	if err != nil {
+	if _, err := w.svc.HandleEvent(t.Context(), cr); err != nil {
 		t.Fatal(err)
 	}
 	w.pump(t0.Add(4 * time.Hour))
 	j := w.job()
-	t.Logf("create: %+v; job %s approval %+v", out, j.State, j.Approval)
+	if j.State != guard.JobAwaitingApproval {
+		t.Errorf("job for the re-created cluster = %s %q, want awaiting-approval", j.State, j.Outcome)
+	}
 	if w.fleet.Calls("BeginCreateOrUpdate") != 0 {
 		t.Errorf("the re-created cluster was migrated on the old approval (by %s at %v)", j.Approval.By, j.Approval.At)
 	}
@@ -195,10 +209,9 @@ func (a *failingAlerts) Publish(ctx context.Context, al guard.Alert) error {
 	return a.Alerts.Publish(ctx, al)
 }
 
-// Repro 5: an Event Grid outage keeps the job's next wake-up in the outbox
-// behind the alert; only Service Bus redelivery (10 at once, then DLQ) can
-// carry it out.
-func TestReproAlertOutageStrandsWake(t *testing.T) {
+// TestAlertOutageDoesNotStrandWake: while Event Grid is down the job's next
+// wake-up must still be sent, not held in the outbox behind the alert.
+func TestAlertOutageDoesNotStrandWake(t *testing.T) {
 	fa := &failingAlerts{}
 	w := remediationWorld(t, enforce, func(c *guard.Config) { fa.Alerts = c.Alerts; c.Alerts = fa })
 	closedWindow(w)
@@ -209,8 +222,9 @@ func TestReproAlertOutageStrandsWake(t *testing.T) {
 	fa.down = true
 	fa.mu.Unlock()
 	for _, m := range w.queue.Due(w.clock()) {
-		_, err := w.svc.HandleMessage(t.Context(), m)
-		t.Logf("message %s: err=%v", m.ID, err)
+		if _, err := w.svc.HandleMessage(t.Context(), m); err != nil {
+			t.Errorf("message %s: %v, want it handled although alerts fail", m.ID, err)
+		}
 	}
 	j := w.job()
 	pendingMsgs := 0
@@ -219,46 +233,54 @@ func TestReproAlertOutageStrandsWake(t *testing.T) {
 			pendingMsgs++
 		}
 	}
-	next, ok := w.queue.Next()
-	t.Logf("job %s seq %d nextwake %v, outbox %d effects (%d messages), queue next %v %v", j.State, j.WakeSeq, j.NextWake, len(j.Outbox), pendingMsgs, next, ok)
-	for _, m := range w.queue.Sent() {
-		if m.Seq == j.WakeSeq {
-			t.Logf("timer for current seq was sent: %s at %v", m.ID, m.NotBefore)
-		}
-	}
 	if pendingMsgs > 0 {
 		t.Errorf("the job's wake-up is stuck in the outbox behind an alert; nothing is scheduled for it")
 	}
-}
-
-// Repro 6: after the PUT, re-granting is forbidden (ABAC condition) → blocked;
-// re-approving cannot restart it because the finding is resolved.
-func TestReproRegrantBlockedAfterPUTIsUnrecoverable(t *testing.T) {
-	w := remediationWorld(t, enforce)
-	w.rbac.FailNext("Create", 1, 403, "AuthorizationFailed")
-	w.tag("approved", dana)
-	w.pump(t0.Add(time.Hour))
-	j := w.job()
-	t.Logf("job %s %q; finding %s; PUTs %d", j.State, j.Outcome, w.finding().State, w.fleet.Calls("BeginCreateOrUpdate"))
-	w.tag("", dana)
-	w.tag("approved", dana)
-	w.pump(t0.Add(3 * time.Hour))
-	j2 := w.job()
-	t.Logf("after re-approval: job %s %s %q", j2.ID, j2.State, j2.Outcome)
-	if j2.State != guard.JobSucceeded {
-		t.Errorf("no way to finish the re-grant: job %s, finding %s", j2.State, w.finding().State)
+	sent := false
+	for _, m := range w.queue.Sent() {
+		sent = sent || m.Seq == j.WakeSeq
+	}
+	if !sent {
+		t.Errorf("no message sent for the job's current wake-up (seq %d, state %s)", j.WakeSeq, j.State)
 	}
 }
 
-// Repro 7: transient failures while parked add up over the job's life.
-func TestReproParkedAttemptsAccumulate(t *testing.T) {
+// TestRegrantBlockedAfterPUTResumesOnReapproval: after the PUT, re-granting
+// is forbidden (say an ABAC condition) and the job blocks; once the cause is
+// fixed, approving again resumes it although the finding is resolved.
+func TestRegrantBlockedAfterPUTResumesOnReapproval(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	// One refusal more than the retries allowed for a role still
+	// propagating; the next create after that is allowed.
+	w.rbac.FailNext("Create", 4, 403, "AuthorizationFailed")
+	w.tag("approved", dana)
+	w.pump(t0.Add(time.Hour))
+	if j := w.job(); j.State != guard.JobBlocked {
+		t.Fatalf("job after a forbidden re-grant = %s %q, want blocked", j.State, j.Outcome)
+	}
+	w.tag("", dana)
+	w.tag("approved", dana)
+	w.pump(t0.Add(3 * time.Hour))
+	if j := w.job(); j.State != guard.JobSucceeded {
+		t.Errorf("after re-approval: job = %s %q, want succeeded (finding %s)", j.State, j.Outcome, w.finding().State)
+	}
+	if n := w.fleet.Calls("BeginCreateOrUpdate"); n != 1 {
+		t.Errorf("PUTs = %d, want 1: resuming after the PUT must not send another", n)
+	}
+}
+
+// TestScatteredTransientFailuresWhileParked: retries are counted per step,
+// so transient failures each followed by a good read never fail a job that
+// waits for approval.
+func TestScatteredTransientFailuresWhileParked(t *testing.T) {
 	w := remediationWorld(t, enforce)
 	for i := 0; i < 9; i++ {
 		w.fleet.FailNext("Get", 1, 503, "ServiceUnavailable", 0)
 		w.pump(w.job().NextWake) // this wake fails: retry scheduled
 		w.pump(w.job().NextWake) // the retry succeeds: parked again
-		j := w.job()
-		t.Logf("round %d: job %s attempts %d next %v", i, j.State, j.Attempts, j.NextWake)
+		if j := w.job(); j.State != guard.JobAwaitingApproval {
+			t.Fatalf("round %d: job = %s %q, want awaiting-approval", i, j.State, j.Outcome)
+		}
 	}
 	j := w.job()
 	if j.State == guard.JobFailed {
@@ -266,7 +288,10 @@ func TestReproParkedAttemptsAccumulate(t *testing.T) {
 	}
 }
 
-func TestReproAlertOutageAtWindowOpen(t *testing.T) {
+// TestAlertOutageAtWindowOpen: Event Grid is down when the window opens and
+// Service Bus redelivers the wake-up until it dead-letters it; once Event
+// Grid is back the job must still run.
+func TestAlertOutageAtWindowOpen(t *testing.T) {
 	fa := &failingAlerts{}
 	w := remediationWorld(t, enforce, func(c *guard.Config) { fa.Alerts = c.Alerts; c.Alerts = fa })
 	closedWindow(w)
@@ -279,9 +304,7 @@ func TestReproAlertOutageAtWindowOpen(t *testing.T) {
 	fa.mu.Unlock()
 	for delivery := 1; delivery <= 10; delivery++ { // Service Bus: redelivered at once, 10 deliveries, then DLQ
 		for _, m := range w.queue.Due(w.clock()) {
-			_, err := w.svc.HandleMessage(t.Context(), m)
-			t.Logf("delivery %d of %s: err=%v", delivery, m.ID, err)
-			if err != nil && delivery < 10 {
+			if _, err := w.svc.HandleMessage(t.Context(), m); err != nil && delivery < 10 {
 				w.queue.Requeue(m)
 			}
 		}
@@ -290,14 +313,14 @@ func TestReproAlertOutageAtWindowOpen(t *testing.T) {
 	fa.down = false // Event Grid is back
 	fa.mu.Unlock()
 	w.pump(sunday.Add(48 * time.Hour))
-	j := w.job()
-	t.Logf("job %s seq %d next wake %v outbox %d; PUTs %d", j.State, j.WakeSeq, j.NextWake, len(j.Outbox), w.fleet.Calls("BeginCreateOrUpdate"))
-	if j.State != guard.JobSucceeded {
-		t.Errorf("job stuck in %s with %d pending effects and no timer", j.State, len(j.Outbox))
+	if j := w.job(); j.State != guard.JobSucceeded {
+		t.Errorf("job stuck in %s %q with %d pending effects (PUTs %d)", j.State, j.Outcome, len(j.Outbox), w.fleet.Calls("BeginCreateOrUpdate"))
 	}
 }
 
-func TestReproUpdatingFailsAfterPUTNoRegrant(t *testing.T) {
+// TestReadFailuresWhileUpdatingStillRegrant: failed reads while the update
+// runs must never leave a migrated cluster without its roles re-granted.
+func TestReadFailuresWhileUpdatingStillRegrant(t *testing.T) {
 	w := remediationWorld(t, enforce)
 	w.fleet.SetUpdatePolls(40)
 	w.set(t0.Add(2 * time.Minute))
@@ -308,19 +331,18 @@ func TestReproUpdatingFailsAfterPUTNoRegrant(t *testing.T) {
 		w.pump(w.job().NextWake)
 		w.pump(w.job().NextWake)
 	}
-	j := w.job()
-	t.Logf("job %s %q attempts %d", j.State, j.Outcome, j.Attempts)
 	w.pump(w.clock().Add(6 * time.Hour))
-	mc, _ := w.fleet.Cluster(spID)
-	t.Logf("later: job %s; cluster clientId %s; finding %s; role creates %d", w.job().State, *mc.Properties.ServicePrincipalProfile.ClientID, w.finding().State, w.rbac.Calls("Create"))
 	if w.rbac.Calls("Create") == 0 {
-		t.Errorf("the cluster was migrated by the job's PUT but no role was re-granted")
+		t.Errorf("the cluster was migrated by the job's PUT but no role was re-granted (job %s %q)", w.job().State, w.job().Outcome)
+	}
+	if j := w.job(); j.State != guard.JobSucceeded {
+		t.Errorf("job = %s %q, want succeeded", j.State, j.Outcome)
 	}
 }
 
-// Repro: switching AKSGUARD_MODE back to dry-run does not stop a job
-// planned in enforce mode from sending its PUT when its window opens.
-func TestReproModeKillSwitch(t *testing.T) {
+// TestDryRunStopsPlannedEnforceJob: switching AKSGUARD_MODE back to dry-run
+// stops a job planned in enforce mode before its PUT.
+func TestDryRunStopsPlannedEnforceJob(t *testing.T) {
 	w := remediationWorld(t, enforce)
 	closedWindow(w)
 	w.tag("approved", dana)

@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 
+	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
@@ -380,10 +381,14 @@ func TestThrottledReadAndPutAreRetriedLater(t *testing.T) {
 		t.Errorf("job = %s, next wake %v; want a retry after the 40s Retry-After", j.State, j.NextWake)
 	}
 	w.fleet.FailNext("BeginCreateOrUpdate", 1, 429, "TooManyRequests", 90*time.Second)
+	retryAt := j.NextWake // the PUT is sent when this wake-up is handled
 	w.pump(w.clock().Add(45 * time.Second))
 	j = w.job()
 	if j.State != guard.JobUpdating || j.Attempts != 1 || !strings.Contains(j.Error, "TooManyRequests") {
 		t.Errorf("after a throttled PUT: job = %s, attempts %d, error %q", j.State, j.Attempts, j.Error)
+	}
+	if want := retryAt.Add(90 * time.Second); !j.NextWake.Equal(want) {
+		t.Errorf("next wake after the throttled PUT = %v, want %v (its 90s Retry-After)", j.NextWake, want)
 	}
 	w.pump(w.clock().Add(time.Hour))
 	if j := w.job(); j.State != guard.JobSucceeded || w.fleet.Calls("BeginCreateOrUpdate") != 2 {
@@ -440,13 +445,34 @@ func TestPrincipalNotFoundThenSuccess(t *testing.T) {
 	}
 }
 
+// TestExistingRoleAssignmentCountsAsDone: the cluster's future identity
+// already holds the control-plane grant, under a name the guard did not
+// choose (granted by hand). ARM answers 409 RoleAssignmentExists; the grant
+// counts as done, with no retry and no second assignment.
 func TestExistingRoleAssignmentCountsAsDone(t *testing.T) {
 	w := remediationWorld(t, enforce)
-	w.rbac.FailNext("Create", 1, 409, "RoleAssignmentExists")
+	principal := aks.SystemAssignedPrincipal(id(t, spID))
+	handMade := guard.RoleAssignment{ID: vnet + "/providers/Microsoft.Authorization/roleAssignments/0b7c3a4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d",
+		RoleDefinitionID: networkRole, PrincipalID: principal, PrincipalType: "ServicePrincipal"}
+	w.rbac.Add(handMade)
+	w.set(t0.Add(2 * time.Minute))
 	w.tag("approved", dana)
+
 	w.pump(t0.Add(time.Hour))
 	if j := w.job(); j.State != guard.JobSucceeded || j.Attempts != 0 {
-		t.Errorf("job = %s, attempts %d; want succeeded without a retry", j.State, j.Attempts)
+		t.Errorf("job = %s %q, attempts %d; want succeeded without a retry", j.State, j.Outcome, j.Attempts)
+	}
+	if n := w.rbac.Calls("Create"); n != 2 {
+		t.Errorf("role assignment creates = %d, want 2 (one per planned grant, the existing one answered 409 once)", n)
+	}
+	var held []string
+	for _, a := range w.rbac.Assignments() {
+		if a.PrincipalID == principal {
+			held = append(held, a.ID)
+		}
+	}
+	if len(held) != 1 || !strings.EqualFold(held[0], handMade.ID) {
+		t.Errorf("control-plane identity's assignments = %q, want only the hand-made %s", held, handMade.ID)
 	}
 }
 

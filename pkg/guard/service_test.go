@@ -3,6 +3,7 @@ package guard_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
 	"github.com/aksguard/aksguard/pkg/rbac"
+	"github.com/aksguard/aksguard/pkg/storetest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -23,13 +25,15 @@ const (
 
 var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 
-// world is the Service over the simulated fleet and in-memory ports.
+// world is the Service over the simulated fleet, the in-memory queue and
+// alert sink, and a store: Table Storage on Azurite when scripts/test.sh
+// runs one, else the in-memory store (which passes the same contract).
 type world struct {
 	t      *testing.T
 	fleet  *aks.Fleet
 	graph  *graph.Sim
 	rbac   *rbac.Sim
-	store  *memory.Store
+	store  guard.Store
 	queue  *flakyQueue
 	alerts *memory.Alerts
 	now    time.Time
@@ -47,6 +51,9 @@ func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	}
 	w := &world{t: t, fleet: fleet, graph: graph.NewSim(), rbac: rbac.NewSim(), store: memory.NewStore(),
 		queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}, now: t0}
+	if conn := os.Getenv(storetest.AzuriteEnv); conn != "" {
+		w.store, _ = storetest.Tables(t, conn)
+	}
 	t.Cleanup(w.graph.Close)
 	cfg := guard.Config{Clusters: fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
 		Directory: w.graph.Client(), Roles: w.rbac.Client()}
@@ -205,6 +212,48 @@ func TestCoalescedReevaluation(t *testing.T) {
 	f, _ := w.store.Finding(ctx, id(t, msiID))
 	if !f.RecheckAt.IsZero() {
 		t.Errorf("RecheckAt = %v after the re-evaluation, want cleared", f.RecheckAt)
+	}
+}
+
+// TestRepeatsAndDebounce: what the intake does with an event that follows
+// a read of the cluster. Only a repeat of an event already handled and an
+// agent-pool write within the debounce are answered without reading ARM; a
+// cluster write is read at once even within the debounce (it may carry the
+// approval tag, or be the change that fixed the cluster).
+func TestRepeatsAndDebounce(t *testing.T) {
+	agentPool := "Microsoft.ContainerService/managedClusters/agentPools/write"
+	tests := []struct {
+		name      string
+		id, op    string
+		after     time.Duration // since the first event, which was read at t0
+		want      guard.Result
+		wantReads int
+	}{
+		{"same event id within the debounce", "e1", "", 10 * time.Second, guard.ResultDuplicate, 1},
+		{"same event id long after", "e1", "", 3 * time.Hour, guard.ResultDuplicate, 1},
+		{"cluster write within the debounce", "e2", "", 10 * time.Second, guard.ResultEvaluated, 2},
+		{"agent-pool write within the debounce", "e2", agentPool, 10 * time.Second, guard.ResultCoalesced, 1},
+		{"agent-pool write after the debounce", "e2", agentPool, 2 * time.Minute, guard.ResultEvaluated, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			if out, err := w.svc.HandleEvent(t.Context(), write(t, msiID, "e1", t0)); err != nil || out.Result != guard.ResultEvaluated {
+				t.Fatalf("first event = %+v, %v", out, err)
+			}
+			w.set(t0.Add(tt.after))
+			ev := write(t, msiID, tt.id, t0.Add(tt.after-time.Second))
+			if tt.op != "" {
+				ev.Operation = tt.op
+			}
+			out, err := w.svc.HandleEvent(t.Context(), ev)
+			if err != nil || out.Result != tt.want {
+				t.Errorf("second event = %+v, %v; want %s", out, err, tt.want)
+			}
+			if n := w.fleet.Calls("Get"); n != tt.wantReads {
+				t.Errorf("ARM reads = %d, want %d", n, tt.wantReads)
+			}
+		})
 	}
 }
 

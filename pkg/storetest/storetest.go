@@ -1,6 +1,7 @@
-// Package storetest is the contract suite for guard.Store. Every
-// implementation runs it, so the in-memory store that the demo and the
-// domain tests use behaves like the Table Storage one that serve uses.
+// Package storetest is the contract suite for guard.Store, and the tests'
+// way to the Azurite that scripts/test.sh starts. Every implementation runs
+// the suite, so the in-memory store that the demo uses behaves like the
+// Table Storage one that serve uses.
 package storetest
 
 import (

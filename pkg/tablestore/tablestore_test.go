@@ -1,10 +1,7 @@
 package tablestore_test
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,52 +11,12 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/storetest"
-	"github.com/aksguard/aksguard/pkg/tablestore"
 )
 
-// azurite returns the connection string of the Azurite that scripts/test.sh
-// starts, and skips the test when there is none.
-func azurite(t *testing.T) string {
-	t.Helper()
-	conn := os.Getenv("AKSGUARD_TEST_TABLES")
-	if conn == "" {
-		t.Skip("AKSGUARD_TEST_TABLES is not set; scripts/test.sh starts Azurite and sets it")
-	}
-	return conn
-}
-
-// newStore returns a Store on fresh tables with a random prefix, deleted
-// when the test ends, and the service client it uses.
-func newStore(t *testing.T, conn string) (*tablestore.Store, *aztables.ServiceClient) {
-	t.Helper()
-	svc, err := tablestore.ServiceClientFromConnectionString(conn, nil)
-	if err != nil {
-		t.Fatalf("ServiceClientFromConnectionString() error = %v", err)
-	}
-	s, err := tablestore.New(svc, "t"+rand.Text())
-	if err != nil {
-		t.Fatalf("New() error = %v", err)
-	}
-	if err := s.EnsureTables(t.Context()); err != nil {
-		t.Fatalf("EnsureTables() error = %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context() is cancelled before cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, name := range s.Tables() {
-			if _, err := svc.DeleteTable(ctx, name, nil); err != nil {
-				t.Errorf("DeleteTable(%s) error = %v", name, err)
-			}
-		}
-	})
-	return s, svc
-}
-
 func TestStoreContract(t *testing.T) {
-	conn := azurite(t)
+	conn := storetest.Azurite(t)
 	storetest.Run(t, func(t *testing.T) guard.Store {
-		s, _ := newStore(t, conn)
+		s, _ := storetest.Tables(t, conn)
 		return s
 	})
 }
@@ -70,7 +27,7 @@ var cluster = guard.ClusterID{Subscription: "db1ab6f0-4769-4b27-930e-01e2ef9c123
 var at = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.FixedZone("UTC+1", 3600))
 
 func TestEntityColumns(t *testing.T) {
-	s, svc := newStore(t, azurite(t))
+	s, svc := storetest.Tables(t, storetest.Azurite(t))
 	ctx := t.Context()
 	f := guard.Finding{Cluster: cluster, Verdict: guard.VerdictServicePrincipal, Reasons: []string{"no identity", "a<b"},
 		SPClientID: "11111111-2222-3333-4444-555555555555", State: guard.FindingOpen, FirstSeen: at, JobID: "job-1",
@@ -138,7 +95,7 @@ func TestEntityColumns(t *testing.T) {
 }
 
 func TestColumnAtLimitIsStored(t *testing.T) {
-	s, _ := newStore(t, azurite(t))
+	s, _ := storetest.Tables(t, storetest.Azurite(t))
 	f := guard.Finding{Cluster: cluster, State: guard.FindingOpen, Resolution: strings.Repeat("x", 32<<10)}
 	if err := s.SaveFinding(t.Context(), &f); err != nil {
 		t.Fatalf("SaveFinding(Resolution of 64 KiB as UTF-16) error = %v, want nil", err)
@@ -150,7 +107,7 @@ func TestColumnAtLimitIsStored(t *testing.T) {
 }
 
 func TestReplaceOfDeletedConflicts(t *testing.T) {
-	s, svc := newStore(t, azurite(t))
+	s, svc := storetest.Tables(t, storetest.Azurite(t))
 	ctx := t.Context()
 	f := guard.Finding{Cluster: cluster, State: guard.FindingOpen}
 	j := guard.Job{Cluster: cluster, ID: "job-1", State: guard.JobPlanned}
@@ -178,7 +135,7 @@ func TestReplaceOfDeletedConflicts(t *testing.T) {
 }
 
 func TestEnsureTablesTwice(t *testing.T) {
-	s, svc := newStore(t, azurite(t))
+	s, svc := storetest.Tables(t, storetest.Azurite(t))
 	if err := s.EnsureTables(t.Context()); err != nil {
 		t.Fatalf("EnsureTables() on existing tables error = %v, want nil", err)
 	}
