@@ -65,7 +65,7 @@ var settings = []setting{
 	{envAlertsSource, false, false, "CloudEvents source of alerts; default /aksguard/<" + envSiteName + ">"},
 	{envPrincipalID, true, false, "object id of the guard's managed identity: events it caused are ignored"},
 	{envClientID, false, false, "client id of the guard's user-assigned managed identity (used to authenticate, and its events are ignored); required when that is the app's identity"},
-	{envDebounce, false, false, "how long events after a cluster read are folded into one re-check; default 60s"},
+	{envDebounce, false, false, "how long agent-pool writes after a cluster read are folded into one re-check; default 60s"},
 	{envMode, false, false, "dry-run (default: plan, record and alert, change nothing) or enforce"},
 	{envEnforceIn, false, false, "comma-separated subscriptions or resource groups (/subscriptions/<id>[/resourceGroups/<name>]) where enforce applies; elsewhere jobs run dry; empty means everywhere"},
 	{envApprovers, false, false, "comma-separated object ids whose approvals count; empty allows anyone who may tag the cluster"},

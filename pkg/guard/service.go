@@ -45,8 +45,9 @@ type Config struct {
 	// Self lists the guard's own object id and client (application) id:
 	// events these principals caused never cause new work.
 	Self []string
-	// Debounce is how long after an evaluation further events for the same
-	// cluster are coalesced into one scheduled re-evaluation. Default 60s.
+	// Debounce is how long after an evaluation further agent-pool writes
+	// for the same cluster are coalesced into one scheduled re-evaluation
+	// (other events are read at once). Default 60s.
 	Debounce time.Duration
 	// ParkBase and ParkMax bound the back-off of a job waiting for approval.
 	// Defaults 15m and 12h.
