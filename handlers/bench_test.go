@@ -18,6 +18,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
 	"github.com/aksguard/aksguard/pkg/rbac"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -32,7 +33,7 @@ type benchRig struct {
 
 func newBenchRig(b *testing.B) *benchRig {
 	b.Helper()
-	fleetJSON := "[" + string(triagetest.Sample(b, "aks_get_sp_realguid_sdknet_recording.json")) + "]"
+	fleetJSON := "[" + string(sampletest.Read(b, "aks_get_sp_realguid_sdknet_recording.json")) + "]"
 	fleet, err := aks.LoadFleet(bytes.NewReader([]byte(fleetJSON)))
 	if err != nil {
 		b.Fatal(err)
@@ -91,7 +92,7 @@ func flagged(b *testing.B, schema string) *benchRig {
 	r := newBenchRig(b)
 	r.clock.set(t0.Add(10 * time.Second))
 	r.expect(b, eventBody(b, triagetest.Spec{Schema: schema, ID: "create", Operation: opWrite, Resource: spCluster,
-		Time: t0, Claims: benchClaims(b)}), map[string]int{"flagged": 1})
+		Time: t0, Claims: triagetest.DocsClaims(b)}), map[string]int{"flagged": 1})
 	r.clock.set(t0.Add(20 * time.Second))
 	return r
 }
@@ -112,7 +113,7 @@ func BenchmarkIntakePerEvent(b *testing.B) {
 		b.Run("duplicate/"+schema, func(b *testing.B) {
 			r := flagged(b, schema)
 			body := eventBody(b, triagetest.Spec{Schema: schema, ID: "create", Operation: opWrite, Resource: spCluster,
-				Time: t0, Claims: benchClaims(b)})
+				Time: t0, Claims: triagetest.DocsClaims(b)})
 			r.measure(b, body, map[string]int{"duplicate": 1})
 		})
 		// An agent-pool write after the read, folded into the re-check
@@ -120,7 +121,7 @@ func BenchmarkIntakePerEvent(b *testing.B) {
 		b.Run("coalesced/"+schema, func(b *testing.B) {
 			r := flagged(b, schema)
 			body := eventBody(b, triagetest.Spec{Schema: schema, ID: "pool", Operation: opPool,
-				Resource: spCluster + "/agentPools/nodepool1", Time: t0.Add(15 * time.Second), Claims: benchClaims(b)})
+				Resource: spCluster + "/agentPools/nodepool1", Time: t0.Add(15 * time.Second), Claims: triagetest.DocsClaims(b)})
 			r.measure(b, body, map[string]int{"coalesced": 1})
 		})
 	}
@@ -130,7 +131,7 @@ func BenchmarkIntakePerEvent(b *testing.B) {
 	b.Run("ignored", func(b *testing.B) {
 		r := newBenchRig(b)
 		var batch []json.RawMessage
-		if err := json.Unmarshal(triagetest.Sample(b, "eventgrid_egschema_ResourceWriteSuccess_docs_rg.json"), &batch); err != nil || len(batch) != 1 {
+		if err := json.Unmarshal(sampletest.Read(b, "eventgrid_egschema_ResourceWriteSuccess_docs_rg.json"), &batch); err != nil || len(batch) != 1 {
 			b.Fatalf("docs sample: %d events, %v; want one", len(batch), err)
 		}
 		body := envelope(b, eventBinding, batch[0], asString, nil)
@@ -143,7 +144,7 @@ func BenchmarkIntakePerEvent(b *testing.B) {
 		r := flagged(b, triagetest.EventGrid)
 		const placeholder = "reread-000000000"
 		at := t0.Add(20 * time.Second)
-		body := eventBody(b, triagetest.Spec{ID: placeholder, Operation: opWrite, Resource: spCluster, Time: at, Claims: benchClaims(b)})
+		body := eventBody(b, triagetest.Spec{ID: placeholder, Operation: opWrite, Resource: spCluster, Time: at, Claims: triagetest.DocsClaims(b)})
 		reads := r.fleet.Calls("Get")
 		n := 0
 		b.ReportAllocs()
@@ -184,7 +185,7 @@ func (r *benchRig) measure(b *testing.B, body []byte, want map[string]int) {
 // repeat deliveries (duplicates) of one event.
 func BenchmarkHandlerLoopback(b *testing.B) {
 	r := flagged(b, triagetest.EventGrid)
-	body := eventBody(b, triagetest.Spec{ID: "create", Operation: opWrite, Resource: spCluster, Time: t0, Claims: benchClaims(b)})
+	body := eventBody(b, triagetest.Spec{ID: "create", Operation: opWrite, Resource: spCluster, Time: t0, Claims: triagetest.DocsClaims(b)})
 	r.expect(b, body, map[string]int{"duplicate": 1})
 	ts := httptest.NewServer(r.handler)
 	b.Cleanup(ts.Close)
@@ -222,25 +223,4 @@ func BenchmarkHandlerLoopback(b *testing.B) {
 	if n := r.fleet.Calls("Get") - reads; n != 0 {
 		b.Errorf("ARM reads while measuring = %d, want 0", n)
 	}
-}
-
-// benchClaims returns the claims of the docs' Event Grid sample, so events
-// of both schemas carry a real caller's full set of claims (the CloudEvents
-// sample's are empty).
-func benchClaims(b *testing.B) map[string]string {
-	b.Helper()
-	data, _ := triagetest.Map(b, triagetest.Spec{})["data"].(map[string]any)
-	m, _ := data["claims"].(map[string]any)
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		s, ok := v.(string)
-		if !ok {
-			b.Fatalf("sample claim %q = %v, want a string", k, v)
-		}
-		out[k] = s
-	}
-	if len(out) < 20 {
-		b.Fatalf("sample has %d claims, want the docs' full set", len(out))
-	}
-	return out
 }

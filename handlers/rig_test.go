@@ -18,6 +18,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
 	"github.com/aksguard/aksguard/pkg/rbac"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -57,8 +58,8 @@ type rigOption func(*Options, *guard.Config)
 
 func newRig(t *testing.T, opts ...rigOption) *rig {
 	t.Helper()
-	fleetJSON := "[" + string(triagetest.Sample(t, "aks_get_sp_realguid_sdknet_recording.json")) + "," +
-		string(triagetest.Sample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")) + "]"
+	fleetJSON := "[" + string(sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json")) + "," +
+		string(sampletest.Read(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")) + "]"
 	fleet, err := aks.LoadFleet(bytes.NewReader([]byte(fleetJSON)))
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -66,7 +67,7 @@ func TestClusterEventsBatch(t *testing.T) {
 	r := newRig(t)
 	batch := "[" + string(triagetest.JSON(t, triagetest.Spec{ID: "a", Operation: opWrite, Resource: spCluster, Time: t0})) + "," +
 		string(triagetest.JSON(t, triagetest.Spec{Schema: triagetest.CloudEvent, ID: "b", Operation: opWrite, Resource: msiCluster, Time: t0})) + "," +
-		string(triagetest.Sample(t, "eventgrid_cloudevent_tags_write_thirdparty_test.json")) + "," +
+		string(sampletest.Read(t, "eventgrid_cloudevent_tags_write_thirdparty_test.json")) + "," +
 		`{"eventType":"Microsoft.Resources.ResourceWriteSuccess","id":"broken","data":42}` + "]"
 	got := r.post(ClusterEvents, envelope(t, eventBinding, []byte(batch), asString, nil))
 	if got.Status != http.StatusOK {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aksguard/aksguard/pkg/triage/triagetest"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
 // BenchmarkStartToFirstAnswer is the time from starting `aksguard serve` to
@@ -279,7 +279,7 @@ func (p *benchProc) output() string {
 // account write), the trigger value as a JSON string.
 func benchInvocation(b *testing.B) []byte {
 	b.Helper()
-	event := triagetest.Sample(b, "eventgrid_egschema_ResourceWriteSuccess_docs_rg.json")
+	event := sampletest.Read(b, "eventgrid_egschema_ResourceWriteSuccess_docs_rg.json")
 	body, err := json.Marshal(map[string]any{
 		"Data":     map[string]any{"event": string(event)},
 		"Metadata": map[string]any{"sys": map[string]any{"MethodName": "ClusterEvents", "UtcNow": time.Now().UTC().Format(time.RFC3339Nano)}},

@@ -9,11 +9,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// samples holds the real payloads; SOURCES.md there says where each came
-// from.
-const samples = "../../testdata/samples"
+	"github.com/aksguard/aksguard/pkg/sampletest"
+)
 
 // result is what one in-process run of the CLI left behind.
 type result struct {
@@ -71,20 +69,11 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	return p
 }
 
-func readSample(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(samples, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // sampleMap returns a sample holding one cluster as a JSON object.
 func sampleMap(t *testing.T, name string) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(readSample(t, name), &m); err != nil {
+	if err := json.Unmarshal(sampletest.Read(t, name), &m); err != nil {
 		t.Fatalf("sample %s: %v", name, err)
 	}
 	return m
@@ -175,7 +164,7 @@ func TestCheckSamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join(samples, tt.file)
+			path := filepath.Join(sampletest.Dir(), tt.file)
 			r := aksguard(t, "", nil, "check", "--output", "json", path)
 			if r.code != tt.wantCode {
 				t.Errorf("run(check --output json %s) = %d, want %d; stderr: %s", tt.file, r.code, tt.wantCode, r.stderr)
@@ -198,9 +187,9 @@ func TestCheckSamples(t *testing.T) {
 	for _, s := range notClusterSamples {
 		covered[s.file] = true
 	}
-	names, err := filepath.Glob(filepath.Join(samples, "aks_*.json"))
+	names, err := filepath.Glob(filepath.Join(sampletest.Dir(), "aks_*.json"))
 	if err != nil || len(names) == 0 {
-		t.Fatalf("no aks_*.json samples in %s: %v", samples, err)
+		t.Fatalf("no aks_*.json samples in %s: %v", sampletest.Dir(), err)
 	}
 	for _, n := range names {
 		if !covered[filepath.Base(n)] {
@@ -310,8 +299,8 @@ func TestCheckShapes(t *testing.T) {
 		{"Resource Graph rows alone", "rows.json", mustJSON(t, []any{graphRow(msi)}), []checkOut{msiCluster}, exitOK},
 		{"Resource Graph table", "table.json", mustJSON(t, table), []checkOut{spCluster, msiCluster}, exitFindings},
 		{"JSON lines", "clusters.jsonl", []byte(jsonl), []checkOut{spCluster, msiCluster}, exitFindings},
-		{"stdin", "", readSample(t, spSample), []checkOut{spCluster}, exitFindings},
-		{"stdin, compliant", "", readSample(t, msiSample), []checkOut{msiCluster}, exitOK},
+		{"stdin", "", sampletest.Read(t, spSample), []checkOut{spCluster}, exitFindings},
+		{"stdin, compliant", "", sampletest.Read(t, msiSample), []checkOut{msiCluster}, exitOK},
 		{"mixed is not compliant", "mixed.json", mustJSON(t, mixed), []checkOut{mixedWant}, exitFindings},
 		{"unknown is not compliant", "unknown.json", mustJSON(t, unknown), []checkOut{unknownWant}, exitFindings},
 		{"one unknown among compliant", "list.json", mustJSON(t, []any{msi, unknown}), []checkOut{msiCluster, unknownWant}, exitFindings},
@@ -349,7 +338,7 @@ func TestCheckTable(t *testing.T) {
 		{"all compliant", mustJSON(t, map[string]any{"value": []any{msi}}),
 			[][]string{{"akscluster4379", "managed-identity", "yes"}},
 			"1 cluster(s): 1 compliant", exitOK},
-		{"no name", readSample(t, "aks_put_request_sp_realguid_sdknet_recording.json"),
+		{"no name", sampletest.Read(t, "aks_put_request_sp_realguid_sdknet_recording.json"),
 			[][]string{{"(top", "level)", "service-principal"}},
 			"1 cluster(s): 0 compliant, 1 service-principal", exitFindings},
 	}
@@ -383,7 +372,7 @@ func TestCheckErrors(t *testing.T) {
 	bad := writeFile(t, "bad.json", []byte("{\n  \"id\": \"x\",\n  \"name\": \n}\n"))
 	truncated := writeFile(t, "truncated.json", []byte(`{"value": [{"name": "c1"`))
 	notCluster := writeFile(t, "other.json", []byte(`{"foo": 1}`))
-	cluster := filepath.Join(samples, spSample)
+	cluster := filepath.Join(sampletest.Dir(), spSample)
 	missing := filepath.Join(t.TempDir(), "missing.json")
 
 	tests := []struct {
@@ -404,7 +393,7 @@ func TestCheckErrors(t *testing.T) {
 		{"empty stdin", []string{"-"}, "", []string{"stdin", "no JSON input"}},
 	}
 	for _, s := range notClusterSamples {
-		path := filepath.Join(samples, s.file)
+		path := filepath.Join(sampletest.Dir(), s.file)
 		tests = append(tests, struct {
 			name  string
 			args  []string
@@ -436,7 +425,7 @@ func TestCheckErrors(t *testing.T) {
 // TestFlagsAfterTheFile: `aksguard check FILE --output json` works as
 // `aksguard check --output json FILE` does.
 func TestFlagsAfterTheFile(t *testing.T) {
-	file := filepath.Join(samples, "aks_get_sp_realguid_sdknet_recording.json")
+	file := filepath.Join(sampletest.Dir(), "aks_get_sp_realguid_sdknet_recording.json")
 	before := aksguard(t, "", nil, "check", "--output", "json", file)
 	after := aksguard(t, "", nil, "check", file, "--output", "json")
 	if after.code != 1 || after.stdout != before.stdout || after.stdout == "" {
@@ -461,10 +450,7 @@ func TestCheckEmptyFleet(t *testing.T) {
 			t.Errorf("check %s = %d %q, want 0 and no lines", in, got.code, got.stdout)
 		}
 	}
-	sp, err := os.ReadFile(filepath.Join(samples, "aks_get_sp_realguid_sdknet_recording.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sp := sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json")
 	utf16le := []byte{0xFF, 0xFE}
 	for _, r := range string(sp) {
 		utf16le = append(utf16le, byte(r), byte(r>>8))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -202,7 +203,7 @@ func TestTriageSamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join(triagetest.Dir(), tt.file)
+			path := filepath.Join(sampletest.Dir(), tt.file)
 			r := aksguard(t, "", nil, "triage", "--output", "json", path)
 			if r.code != exitOK {
 				t.Errorf("run(triage --output json %s) = %d, want %d; stderr: %s", tt.file, r.code, exitOK, r.stderr)
@@ -218,9 +219,9 @@ func TestTriageSamples(t *testing.T) {
 	for _, tt := range tests {
 		covered[tt.file] = true
 	}
-	names, err := filepath.Glob(filepath.Join(triagetest.Dir(), "eventgrid_*.json"))
+	names, err := filepath.Glob(filepath.Join(sampletest.Dir(), "eventgrid_*.json"))
 	if err != nil || len(names) == 0 {
-		t.Fatalf("no eventgrid_*.json samples in %s: %v", triagetest.Dir(), err)
+		t.Fatalf("no eventgrid_*.json samples in %s: %v", sampletest.Dir(), err)
 	}
 	for _, n := range names {
 		if !covered[filepath.Base(n)] {

@@ -2,8 +2,6 @@ package aks
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,11 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
-
-// samples holds real payloads; testdata/samples/SOURCES.md says where each
-// came from.
-const samples = "../../testdata/samples"
 
 // specCluster is the cluster of the azure-rest-api-specs examples.
 var specCluster = guard.ClusterID{Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "rg1", Name: "clustername1"}
@@ -102,31 +97,10 @@ var sampleClusters = []struct {
 	},
 }
 
-// readSample returns the cluster body in a sample file, following path
-// into a wrapper.
-func readSample(t *testing.T, file string, path ...string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(samples, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range path {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		var ok bool
-		if data, ok = m[p]; !ok {
-			t.Fatalf("%s: no %q in %v", file, p, path)
-		}
-	}
-	return data
-}
-
 func sampleCluster(t *testing.T, file string, path ...string) armcontainerservice.ManagedCluster {
 	t.Helper()
 	var mc armcontainerservice.ManagedCluster
-	if err := json.Unmarshal(readSample(t, file, path...), &mc); err != nil {
+	if err := json.Unmarshal(sampletest.Read(t, file, path...), &mc); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
 	return mc

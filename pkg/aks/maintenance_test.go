@@ -12,13 +12,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
 // sampleMaintenanceConfigs returns the configurations in a sample file:
 // one configuration, or a list response's "value".
 func sampleMaintenanceConfigs(t *testing.T, file string) []armcontainerservice.MaintenanceConfiguration {
 	t.Helper()
-	data := readSample(t, file)
+	data := sampletest.Read(t, file)
 	var list struct {
 		Value []armcontainerservice.MaintenanceConfiguration `json:"value"`
 	}

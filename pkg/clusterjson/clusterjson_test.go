@@ -2,7 +2,6 @@ package clusterjson
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,18 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
-
-const samples = "../../testdata/samples"
-
-func readSample(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(samples, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // verdicts parses data and returns name → verdict for every cluster in it.
 func verdicts(t *testing.T, data []byte) map[string]guard.Verdict {
@@ -57,9 +46,9 @@ func TestVerdictOverSamples(t *testing.T) {
 		"aks_maintenanceconfig_spec_2025-01-01_Get_default.json":                  {mention: notCluster},
 		"aks_maintenanceconfig_spec_2025-01-01_List_MaintenanceWindow.json":       {mention: notCluster},
 	}
-	files, err := filepath.Glob(filepath.Join(samples, "aks_*.json"))
+	files, err := filepath.Glob(filepath.Join(sampletest.Dir(), "aks_*.json"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no aks_*.json samples under %s (err %v)", samples, err)
+		t.Fatalf("no aks_*.json samples under %s (err %v)", sampletest.Dir(), err)
 	}
 	for _, path := range files {
 		file := filepath.Base(path)
@@ -69,12 +58,12 @@ func TestVerdictOverSamples(t *testing.T) {
 				t.Fatalf("sample %s has no expectation in this table", file)
 			}
 			if tt.mention != "" {
-				if _, err := Parse(readSample(t, file)); err == nil || !strings.Contains(err.Error(), tt.mention) {
+				if _, err := Parse(sampletest.Read(t, file)); err == nil || !strings.Contains(err.Error(), tt.mention) {
 					t.Errorf("Parse error = %v, want one mentioning %q", err, tt.mention)
 				}
 				return
 			}
-			if diff := cmp.Diff(tt.want, verdicts(t, readSample(t, file))); diff != "" {
+			if diff := cmp.Diff(tt.want, verdicts(t, sampletest.Read(t, file))); diff != "" {
 				t.Errorf("verdicts mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -92,21 +81,21 @@ func TestSpecWrapperResponse(t *testing.T) {
 			Body json.RawMessage `json:"body"`
 		} `json:"responses"`
 	}
-	if err := json.Unmarshal(readSample(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json"), &w); err != nil {
+	if err := json.Unmarshal(sampletest.Read(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json"), &w); err != nil {
 		t.Fatal(err)
 	}
 	got := verdicts(t, w.Responses["200"].Body)
 	if got["clustername1"] != guard.VerdictMixed {
 		t.Errorf("verdict of the spec's 200 body = %v, want mixed", got)
 	}
-	if _, err := Parse(readSample(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json")); err == nil ||
+	if _, err := Parse(sampletest.Read(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json")); err == nil ||
 		!strings.Contains(err.Error(), "none of the fields of a cluster") {
 		t.Errorf("Parse(spec wrapper) error = %v, want one saying it is not a cluster", err)
 	}
 }
 
 func TestClusterFields(t *testing.T) {
-	recs, err := Parse(readSample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json"))
+	recs, err := Parse(sampletest.Read(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +118,7 @@ func TestClusterFields(t *testing.T) {
 		t.Errorf("Parse() cluster mismatch (-want +got):\n%s", diff)
 	}
 
-	recs, err = Parse(readSample(t, "aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json"))
+	recs, err = Parse(sampletest.Read(t, "aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +148,8 @@ func azShow(t *testing.T, arm []byte) []byte {
 }
 
 func TestShapes(t *testing.T) {
-	sp := readSample(t, "aks_get_sp_realguid_sdknet_recording.json")
-	msi := readSample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")
+	sp := sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json")
+	msi := sampletest.Read(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")
 	both := map[string]guard.Verdict{"manCluster-5614": guard.VerdictServicePrincipal, "akscluster4379": guard.VerdictManagedIdentity}
 	argRow := func(b []byte) string {
 		// Resource Graph spells the type in lower case and adds columns.
@@ -243,7 +232,7 @@ func TestOtherResourcesAreNotClusters(t *testing.T) {
 		{"roleassignments_list_spec_2022-04-01_ListForScope.json", "Microsoft.Authorization/roleAssignments"},
 	}
 	for _, tt := range tests {
-		_, err := Parse(readSample(t, tt.file))
+		_, err := Parse(sampletest.Read(t, tt.file))
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
 			t.Errorf("Parse(%s) error = %v, want one mentioning %q", tt.file, err, tt.mention)
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
 	"github.com/aksguard/aksguard/pkg/rbac"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/storetest"
-	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
 const (
@@ -43,8 +43,8 @@ type world struct {
 
 func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	t.Helper()
-	fleetJSON := "[" + string(triagetest.Sample(t, "aks_get_sp_realguid_sdknet_recording.json")) + "," +
-		string(triagetest.Sample(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")) + "]"
+	fleetJSON := "[" + string(sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json")) + "," +
+		string(sampletest.Read(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")) + "]"
 	fleet, err := aks.LoadFleet(bytes.NewReader([]byte(fleetJSON)))
 	if err != nil {
 		t.Fatal(err)

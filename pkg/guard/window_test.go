@@ -2,20 +2,15 @@ package guard
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-)
 
-// maintenanceSamples holds real maintenanceConfigurations payloads, extracted
-// from the azure-rest-api-specs examples; ../../testdata/samples/SOURCES.md
-// says from where exactly.
-const maintenanceSamples = "../../testdata/samples"
+	"github.com/aksguard/aksguard/pkg/sampletest"
+)
 
 // wireConfig is a maintenanceConfigurations resource as ARM returns it. It
 // differs from MaintenanceConfig: the fields sit under "properties" and
@@ -55,10 +50,9 @@ type wireConfig struct {
 // ({"value": [...]}) into the domain's types.
 func loadMaintenanceSample(t *testing.T, name string) []MaintenanceConfig {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(maintenanceSamples, name))
-	if err != nil {
-		t.Fatalf("read sample: %v", err)
-	}
+	// Real maintenanceConfigurations payloads from the azure-rest-api-specs
+	// examples (testdata/samples/SOURCES.md says from where exactly).
+	b := sampletest.Read(t, name)
 	var doc struct {
 		wireConfig
 		Value []wireConfig `json:"value"`

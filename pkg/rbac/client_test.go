@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,11 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
-
-// samples holds real payloads; testdata/samples/SOURCES.md says where each
-// came from.
-const samples = "../../testdata/samples"
 
 // The subscription, principal and role of the azure-rest-api-specs
 // Authorization 2022-04-01 examples.
@@ -53,30 +48,11 @@ func acrPull(sub string) string {
 	return "/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions/" + guard.AcrPullRoleID
 }
 
-func readSample(t *testing.T, file string, path ...string) []byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(samples, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range path {
-		var m map[string]json.RawMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		var ok bool
-		if data, ok = m[p]; !ok {
-			t.Fatalf("%s: no %q in %v", file, p, path)
-		}
-	}
-	return data
-}
-
 // sampleList decodes a sample list body as the SDK does.
 func sampleList(t *testing.T, file string) armauthorization.RoleAssignmentsClientListForScopeResponse {
 	t.Helper()
 	var page armauthorization.RoleAssignmentsClientListForScopeResponse
-	if err := json.Unmarshal(readSample(t, file), &page.RoleAssignmentListResult); err != nil {
+	if err := json.Unmarshal(sampletest.Read(t, file), &page.RoleAssignmentListResult); err != nil {
 		t.Fatalf("%s: %v", file, err)
 	}
 	return page
@@ -274,7 +250,7 @@ func TestAssign(t *testing.T) {
 		Scope      string                                          `json:"scope"`
 		Parameters armauthorization.RoleAssignmentCreateParameters `json:"parameters"`
 	}
-	if err := json.Unmarshal(readSample(t, "wrapper_spec_2022-04-01_RoleAssignments_CreateForResource.json", "parameters"), &ex); err != nil {
+	if err := json.Unmarshal(sampletest.Read(t, "wrapper_spec_2022-04-01_RoleAssignments_CreateForResource.json", "parameters"), &ex); err != nil {
 		t.Fatal(err)
 	}
 	exScope := "/" + ex.Scope

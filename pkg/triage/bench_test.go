@@ -13,7 +13,7 @@ import (
 // The CloudEvents sample has empty claims, so it carries the docs' claims
 // too: both schemas decode the same payload.
 func BenchmarkDecode(b *testing.B) {
-	claims := docsClaims(b)
+	claims := triagetest.DocsClaims(b)
 	for _, schema := range []string{triagetest.EventGrid, triagetest.CloudEvent} {
 		b.Run(schema, func(b *testing.B) {
 			raw := triagetest.JSON(b, triagetest.Spec{Schema: schema, ID: "e1", Operation: opClusterWrite, Resource: clusterID, Claims: claims})
@@ -30,23 +30,4 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		})
 	}
-}
-
-// docsClaims returns the claims of the docs' Event Grid sample.
-func docsClaims(b *testing.B) map[string]string {
-	b.Helper()
-	data, _ := triagetest.Map(b, triagetest.Spec{})["data"].(map[string]any)
-	m, _ := data["claims"].(map[string]any)
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		s, ok := v.(string)
-		if !ok {
-			b.Fatalf("sample claim %q = %v, want a string", k, v)
-		}
-		out[k] = s
-	}
-	if len(out) < 20 {
-		b.Fatalf("sample has %d claims, want the docs' full set", len(out))
-	}
-	return out
 }

@@ -7,14 +7,15 @@ import (
 	"testing"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
 // FuzzDecode feeds Decode the event samples and their mutations. CI runs the
 // seeds; `go test -fuzz FuzzDecode ./pkg/triage` explores further.
 func FuzzDecode(f *testing.F) {
-	names, err := filepath.Glob(filepath.Join(samples, "eventgrid_*.json"))
+	names, err := filepath.Glob(filepath.Join(sampletest.Dir(), "eventgrid_*.json"))
 	if err != nil || len(names) == 0 {
-		f.Fatalf("no event samples in %s: %v", samples, err)
+		f.Fatalf("no event samples in %s: %v", sampletest.Dir(), err)
 	}
 	for _, n := range names {
 		b, err := os.ReadFile(n)

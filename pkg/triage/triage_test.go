@@ -2,8 +2,6 @@ package triage
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,29 +9,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
 const (
-	samples   = "../../testdata/samples"
 	clusterID = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourcegroups/rg-4149/providers/Microsoft.ContainerService/managedClusters/manCluster-5614"
 )
 
 var cluster = guard.ClusterID{Subscription: "db1ab6f0-4769-4b27-930e-01e2ef9c123c", ResourceGroup: "rg-4149", Name: "manCluster-5614"}
 
-func readSample(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(samples, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // derive loads a sample event (the first of a batch), lets edit change it,
 // and returns it as JSON: real payloads, pointed at an AKS cluster.
 func derive(t *testing.T, name string, edit func(ev, data map[string]any)) string {
 	t.Helper()
-	raw := readSample(t, name)
+	raw := sampletest.Read(t, name)
 	var batch []map[string]any
 	if err := json.Unmarshal(raw, &batch); err != nil {
 		var one map[string]any
@@ -96,7 +85,7 @@ func TestDecodeSamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			evs, err := Decode(readSample(t, tt.file))
+			evs, err := Decode(sampletest.Read(t, tt.file))
 			if err != nil {
 				t.Fatalf("Decode() error %v", err)
 			}

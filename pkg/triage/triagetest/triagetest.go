@@ -6,11 +6,10 @@ package triagetest
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
 // Schemas.
@@ -31,23 +30,6 @@ type Spec struct {
 	Claims map[string]string
 }
 
-// Dir is testdata/samples, found from this file so any package's tests can
-// use it.
-func Dir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testdata", "samples")
-}
-
-// Sample returns a sample file's bytes.
-func Sample(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(Dir(), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // Map returns the event s describes as a JSON object.
 func Map(t testing.TB, s Spec) map[string]any {
 	t.Helper()
@@ -56,7 +38,7 @@ func Map(t testing.TB, s Spec) map[string]any {
 		name = "eventgrid_cloudevent_ResourceWriteSuccess_sdkgo_test.json"
 	}
 	var batch []map[string]any
-	if err := json.Unmarshal(Sample(t, name), &batch); err != nil {
+	if err := json.Unmarshal(sampletest.Read(t, name), &batch); err != nil {
 		t.Fatal(err)
 	}
 	ev := batch[0]
@@ -95,4 +77,25 @@ func JSON(t testing.TB, s Spec) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// DocsClaims returns the claims of the docs' Event Grid sample: a real
+// caller's full set, for events of either schema (the CloudEvents sample's
+// are empty).
+func DocsClaims(t testing.TB) map[string]string {
+	t.Helper()
+	data, _ := Map(t, Spec{})["data"].(map[string]any)
+	m, _ := data["claims"].(map[string]any)
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			t.Fatalf("sample claim %q = %v, want a string", k, v)
+		}
+		out[k] = s
+	}
+	if len(out) < 20 {
+		t.Fatalf("sample has %d claims, want the docs' full set", len(out))
+	}
+	return out
 }
