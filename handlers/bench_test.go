@@ -33,8 +33,7 @@ type benchRig struct {
 
 func newBenchRig(b *testing.B) *benchRig {
 	b.Helper()
-	fleetJSON := "[" + string(sampletest.Read(b, "aks_get_sp_realguid_sdknet_recording.json")) + "]"
-	fleet, err := aks.LoadFleet(bytes.NewReader([]byte(fleetJSON)))
+	fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(b, "aks_get_sp_realguid_sdknet_recording.json")))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -187,13 +187,9 @@ func TestCheckSamples(t *testing.T) {
 	for _, s := range notClusterSamples {
 		covered[s.file] = true
 	}
-	names, err := filepath.Glob(filepath.Join(sampletest.Dir(), "aks_*.json"))
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no aks_*.json samples in %s: %v", sampletest.Dir(), err)
-	}
-	for _, n := range names {
-		if !covered[filepath.Base(n)] {
-			t.Errorf("sample %s has no expectation in TestCheckSamples or notClusterSamples", filepath.Base(n))
+	for _, n := range sampletest.Names(t, "aks_*.json") {
+		if !covered[n] {
+			t.Errorf("sample %s has no expectation in TestCheckSamples or notClusterSamples", n)
 		}
 	}
 }

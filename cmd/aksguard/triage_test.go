@@ -219,13 +219,9 @@ func TestTriageSamples(t *testing.T) {
 	for _, tt := range tests {
 		covered[tt.file] = true
 	}
-	names, err := filepath.Glob(filepath.Join(sampletest.Dir(), "eventgrid_*.json"))
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no eventgrid_*.json samples in %s: %v", sampletest.Dir(), err)
-	}
-	for _, n := range names {
-		if !covered[filepath.Base(n)] {
-			t.Errorf("sample %s has no expectation in TestTriageSamples", filepath.Base(n))
+	for _, n := range sampletest.Names(t, "eventgrid_*.json") {
+		if !covered[n] {
+			t.Errorf("sample %s has no expectation in TestTriageSamples", n)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package clusterjson
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,12 +45,8 @@ func TestVerdictOverSamples(t *testing.T) {
 		"aks_maintenanceconfig_spec_2025-01-01_Get_default.json":                  {mention: notCluster},
 		"aks_maintenanceconfig_spec_2025-01-01_List_MaintenanceWindow.json":       {mention: notCluster},
 	}
-	files, err := filepath.Glob(filepath.Join(sampletest.Dir(), "aks_*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no aks_*.json samples under %s (err %v)", sampletest.Dir(), err)
-	}
-	for _, path := range files {
-		file := filepath.Base(path)
+	files := sampletest.Names(t, "aks_*.json")
+	for _, file := range files {
 		t.Run(file, func(t *testing.T) {
 			tt, ok := tests[file]
 			if !ok {

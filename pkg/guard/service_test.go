@@ -43,9 +43,8 @@ type world struct {
 
 func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	t.Helper()
-	fleetJSON := "[" + string(sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json")) + "," +
-		string(sampletest.Read(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")) + "]"
-	fleet, err := aks.LoadFleet(bytes.NewReader([]byte(fleetJSON)))
+	fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(t,
+		"aks_get_sp_realguid_sdknet_recording.json", "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,32 @@ func closed(next, source string) WindowState {
 
 var ignoreDescribe = cmpopts.IgnoreFields(WindowState{}, "Describe")
 
+// windowCase is one MaintenanceWindowAt call and what it must return;
+// describe, when set, is the exact Describe.
+type windowCase struct {
+	name     string
+	configs  []MaintenanceConfig
+	at       string
+	want     WindowState
+	describe string
+}
+
+func runWindowCases(t *testing.T, tests []windowCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := utc(tt.at)
+			got := MaintenanceWindowAt(tt.configs, at)
+			if diff := cmp.Diff(tt.want, got, ignoreDescribe); diff != "" {
+				t.Errorf("MaintenanceWindowAt(%s) mismatch (-want +got):\n%s", tt.at, diff)
+			}
+			if tt.describe != "" && got.Describe != tt.describe {
+				t.Errorf("MaintenanceWindowAt(%s).Describe = %q, want %q", tt.at, got.Describe, tt.describe)
+			}
+		})
+	}
+}
+
 func TestMaintenanceWindowAtSamples(t *testing.T) {
 	defaultCfg := loadMaintenanceSample(t, "aks_maintenanceconfig_spec_2025-01-01_Get_default.json")
 	nodeOS := loadMaintenanceSample(t, "aks_maintenanceconfig_spec_2025-01-01_Get_MaintenanceWindow.json")
@@ -160,13 +186,7 @@ func TestMaintenanceWindowAtSamples(t *testing.T) {
 	// auto-upgrade schedule.
 	dailyAsAuto := renamed(nodeOS, "aksManagedNodeOSUpgradeSchedule", AutoUpgradeSchedule)
 
-	tests := []struct {
-		name     string
-		configs  []MaintenanceConfig
-		at       string
-		want     WindowState
-		describe string
-	}{
+	tests := []windowCase{
 		// default: Monday slots 1 and 2 (01:00–03:00 UTC), not
 		// 2020-11-26T03:00Z to 2020-11-30T12:00Z, which covers Monday
 		// 2020-11-30.
@@ -206,18 +226,7 @@ func TestMaintenanceWindowAtSamples(t *testing.T) {
 		{"auto-upgrade wins over default", append(defaultCfg, list...), "2022-12-26T01:30:00Z",
 			closed("2023-01-15T08:30:00Z", AutoUpgradeSchedule), ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			at := utc(tt.at)
-			got := MaintenanceWindowAt(tt.configs, at)
-			if diff := cmp.Diff(tt.want, got, ignoreDescribe); diff != "" {
-				t.Errorf("MaintenanceWindowAt(%s) mismatch (-want +got):\n%s", tt.at, diff)
-			}
-			if tt.describe != "" && got.Describe != tt.describe {
-				t.Errorf("MaintenanceWindowAt(%s).Describe = %q, want %q", tt.at, got.Describe, tt.describe)
-			}
-		})
-	}
+	runWindowCases(t, tests)
 }
 
 func TestMaintenanceWindowAt(t *testing.T) {
@@ -274,13 +283,7 @@ func TestMaintenanceWindowAt(t *testing.T) {
 	farAhead.StartDate = "2027-06-01"
 	blockedYears.NotAllowedDates = []DateSpan{{Start: "2024-12-01", End: "2026-12-31"}}
 
-	tests := []struct {
-		name     string
-		configs  []MaintenanceConfig
-		at       string
-		want     WindowState
-		describe string
-	}{
+	tests := []windowCase{
 		{"no configs: always open", nil, "2025-01-01T00:00:00Z",
 			WindowState{Open: true, Next: utc("2025-01-01T00:00:00Z"), Source: "none"}, "no maintenance window configured: any time"},
 
@@ -376,18 +379,7 @@ func TestMaintenanceWindowAt(t *testing.T) {
 		{"notAllowedDates beyond 400 days", []MaintenanceConfig{autoUpgrade(blockedYears)}, "2025-01-04T05:00:00Z",
 			closed("", AutoUpgradeSchedule), ""},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			at := utc(tt.at)
-			got := MaintenanceWindowAt(tt.configs, at)
-			if diff := cmp.Diff(tt.want, got, ignoreDescribe); diff != "" {
-				t.Errorf("MaintenanceWindowAt(%s) mismatch (-want +got):\n%s", tt.at, diff)
-			}
-			if tt.describe != "" && got.Describe != tt.describe {
-				t.Errorf("MaintenanceWindowAt(%s).Describe = %q, want %q", tt.at, got.Describe, tt.describe)
-			}
-		})
-	}
+	runWindowCases(t, tests)
 }
 
 func TestMaintenanceWindowAtUnusable(t *testing.T) {

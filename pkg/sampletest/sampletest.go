@@ -3,6 +3,7 @@
 package sampletest
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -36,4 +37,31 @@ func Read(t testing.TB, name string, path ...string) []byte {
 		}
 	}
 	return data
+}
+
+// Names returns the base names of the samples matching pattern (a
+// filepath.Match pattern such as "aks_*.json"), and fails t when there are
+// none: a test that checks every sample must not pass on an empty folder.
+func Names(t testing.TB, pattern string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(Dir(), pattern))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no %s samples in %s (err %v)", pattern, Dir(), err)
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+	}
+	return names
+}
+
+// Array returns the named samples as one JSON array, the shape a fleet file
+// or a list response takes.
+func Array(t testing.TB, names ...string) []byte {
+	t.Helper()
+	parts := make([][]byte, len(names))
+	for i, n := range names {
+		parts[i] = Read(t, n)
+	}
+	return append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']')
 }

@@ -2,8 +2,6 @@ package tablestore
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -83,19 +81,7 @@ func (s *Store) Audit(ctx context.Context, id guard.ClusterID) ([]guard.AuditEnt
 	if id.IsZero() {
 		return nil, guard.Errorf(guard.KindInvalid, "%s: no cluster", op)
 	}
-	var out []guard.AuditEntry
-	err := list(ctx, s.audit, op, partitionFilter(id.Key()), func(raw []byte, _ string) error {
-		var e auditEntity
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return guard.Errorf(guard.KindInvalid, "%s: decode entity: %w", op, err)
-		}
-		a, err := e.entry()
-		if err != nil {
-			return fmt.Errorf("%s: %w", op, err)
-		}
-		out = append(out, a)
-		return nil
-	})
+	out, err := list(ctx, s.audit, op, partitionFilter(id.Key()), func(e *auditEntity, _ string) (guard.AuditEntry, error) { return e.entry() })
 	if err != nil {
 		return nil, err
 	}

@@ -2,8 +2,6 @@ package tablestore
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -129,21 +127,5 @@ func (s *Store) SaveFinding(ctx context.Context, f *guard.Finding) error {
 // Findings returns every finding, in no particular order, each with its
 // current ETag. Failures are classified *guard.Errors.
 func (s *Store) Findings(ctx context.Context) ([]guard.Finding, error) {
-	var out []guard.Finding
-	err := list(ctx, s.findings, "list findings", "", func(raw []byte, etag string) error {
-		var e findingEntity
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return guard.Errorf(guard.KindInvalid, "list findings: decode entity: %w", err)
-		}
-		f, err := e.finding(etag)
-		if err != nil {
-			return fmt.Errorf("list findings: %w", err)
-		}
-		out = append(out, f)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return list(ctx, s.findings, "list findings", "", (*findingEntity).finding)
 }

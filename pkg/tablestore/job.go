@@ -2,8 +2,6 @@ package tablestore
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -144,21 +142,5 @@ func (s *Store) SaveJob(ctx context.Context, j *guard.Job) error {
 // Jobs returns every job, in no particular order, each with its current
 // ETag. Failures are classified *guard.Errors.
 func (s *Store) Jobs(ctx context.Context) ([]guard.Job, error) {
-	var out []guard.Job
-	err := list(ctx, s.jobs, "list jobs", "", func(raw []byte, etag string) error {
-		var e jobEntity
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return guard.Errorf(guard.KindInvalid, "list jobs: decode entity: %w", err)
-		}
-		j, err := e.job(etag)
-		if err != nil {
-			return fmt.Errorf("list jobs: %w", err)
-		}
-		out = append(out, j)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return list(ctx, s.jobs, "list jobs", "", (*jobEntity).job)
 }

@@ -73,32 +73,40 @@ func get(ctx context.Context, c *aztables.Client, op, pk, rk string, v any) (str
 	return string(resp.ETag), nil
 }
 
-// list pages through the entities of c that match filter ("" for all) and
-// calls fn with each one's JSON and ETag, stopping at the first error.
-func list(ctx context.Context, c *aztables.Client, op, filter string, fn func(raw []byte, etag string) error) error {
+// list pages through the entities of c that match filter ("" for all),
+// decodes each into an E and turns it into a record with conv, which gets
+// the entity's ETag. It stops at the first error.
+func list[E, T any](ctx context.Context, c *aztables.Client, op, filter string, conv func(e *E, etag string) (T, error)) ([]T, error) {
 	opts := &aztables.ListEntitiesOptions{}
 	if filter != "" {
 		opts.Filter = &filter
 	}
+	var out []T
 	pager := c.NewListEntitiesPager(opts)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return azerr.Classify(op, err)
+			return nil, azerr.Classify(op, err)
 		}
 		for _, raw := range page.Entities {
 			var meta struct {
 				ETag string `json:"odata.etag"`
 			}
+			var e E
 			if err := json.Unmarshal(raw, &meta); err != nil {
-				return guard.Errorf(guard.KindInvalid, "%s: decode entity: %w", op, err)
+				return nil, guard.Errorf(guard.KindInvalid, "%s: decode entity: %w", op, err)
 			}
-			if err := fn(raw, meta.ETag); err != nil {
-				return err
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return nil, guard.Errorf(guard.KindInvalid, "%s: decode entity: %w", op, err)
 			}
+			rec, err := conv(&e, meta.ETag)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			out = append(out, rec)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // partitionFilter is the OData filter for one partition, quotes escaped.

@@ -1,8 +1,6 @@
 package triage
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,16 +11,8 @@ import (
 // FuzzDecode feeds Decode the event samples and their mutations. CI runs the
 // seeds; `go test -fuzz FuzzDecode ./pkg/triage` explores further.
 func FuzzDecode(f *testing.F) {
-	names, err := filepath.Glob(filepath.Join(sampletest.Dir(), "eventgrid_*.json"))
-	if err != nil || len(names) == 0 {
-		f.Fatalf("no event samples in %s: %v", sampletest.Dir(), err)
-	}
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, n := range sampletest.Names(f, "eventgrid_*.json") {
+		f.Add(sampletest.Read(f, n))
 	}
 	f.Add([]byte(`[{"eventType":"Microsoft.Resources.ResourceWriteSuccess","id":"1","subject":"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1/agentPools/p1","data":{"operationName":"Microsoft.ContainerService/managedClusters/agentPools/write"}}]`))
 	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"/s","type":"Microsoft.Resources.ResourceDeleteSuccess","data":"{\"operationName\":\"Microsoft.ContainerService/managedClusters/delete\",\"resourceUri\":\"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1\"}"}`))
