@@ -50,12 +50,16 @@ func (a *Approval) approved() bool { return a != nil && a.Status == ApprovalAppr
 // seen and, when it changed, says what the new value means and who set it.
 // approvers is the allow-list of object ids; empty allows anyone.
 //
-// Only the caller of a tags write surely set the tags. A cluster write's
-// caller probably did (az aks update --tags), so it is credited when no
-// allow-list makes the difference matter. A read caused by a timer credits
-// nobody. Where the setter cannot be known and an allow-list is set, the new
-// value is left unseen: the tags-write event that set it is credited when it
-// comes. Removing the tag needs no credit: it only stops things.
+// Only the caller of a tags write surely set the tags. So did the caller of
+// a cluster write that created the cluster (read while still "Creating": AKS
+// takes no other write to a cluster until its creation ends), since every
+// tag came in that request. Any other cluster write's caller probably did
+// (az aks update --tags) but may only have sent back a tag someone else set,
+// so it is credited only when no allow-list makes the difference matter. A
+// read caused by a timer credits nobody. Where the setter cannot be known
+// and an allow-list is set, the new value is left unseen: the tags-write
+// event that set it is credited when it comes. Removing the tag needs no
+// credit: it only stops things.
 func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approvers []string) (Approval, bool) {
 	v, _ := c.Tag(ApprovalTag)
 	v = strings.TrimSpace(v)
@@ -67,7 +71,8 @@ func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approv
 		return Approval{}, false
 	}
 	a := Approval{Value: v, At: now, EventID: why.id}
-	credited := why.source == fromTagsWrite || why.source == fromClusterWrite && len(approvers) == 0
+	creating := strings.EqualFold(c.ProvisioningState, "Creating")
+	credited := why.source == fromTagsWrite || why.source == fromClusterWrite && (len(approvers) == 0 || creating)
 	if credited {
 		a.By = why.actor
 	} else if v != "" && len(approvers) > 0 {

@@ -600,22 +600,54 @@ func TestExemptTag(t *testing.T) {
 	}
 }
 
+// TestCreatedPreApproved: a cluster created with the approval tag is
+// approved by its creator. With an approver list that holds only when the
+// write surely created the cluster (read while "Creating"); a cluster write
+// that may only have sent back a tag set by someone else waits for a tags
+// write.
 func TestCreatedPreApproved(t *testing.T) {
-	w := newWorld(t, enforce)
-	w.fleet.SetUpdatePolls(0)
-	w.graph.Add(guard.Principal{AppID: spAppID, ObjectID: spObjectID})
-	mc, _ := w.fleet.Cluster(spID)
-	mc.Tags = map[string]*string{guard.ApprovalTag: to.Ptr("approved")}
-	w.fleet.Put(mc)
-	ev := write(t, spID, "create", t0)
-	ev.Actor = dana
-	if out, err := w.svc.HandleEvent(t.Context(), ev); err != nil || out.Result != guard.ResultFlagged {
-		t.Fatalf("create = %+v, %v", out, err)
+	tests := []struct {
+		name      string
+		approvers []string
+		state     string // provisioningState when the event is handled
+		by        guard.Actor
+		want      guard.JobState
+		status    guard.ApprovalStatus // of the finding's approval; "" for none seen
+	}{
+		{"no approver list", nil, "Succeeded", dana, guard.JobSucceeded, guard.ApprovalApproved},
+		{"approver list, created by an approver", []string{dana.ObjectID}, "Creating", dana, guard.JobSucceeded, guard.ApprovalApproved},
+		{"approver list, created by someone else", []string{dana.ObjectID}, "Creating", eve, guard.JobAwaitingApproval, guard.ApprovalRejected},
+		{"approver list, a later cluster write", []string{dana.ObjectID}, "Succeeded", dana, guard.JobAwaitingApproval, ""},
 	}
-	w.pump(t0.Add(time.Hour))
-	j := w.job()
-	if j.State != guard.JobSucceeded || j.Approval == nil || j.Approval.By.UPN != dana.UPN {
-		t.Errorf("job = %s, approval %+v; want succeeded with the creator as approver", j.State, j.Approval)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, enforce, func(c *guard.Config) { c.Approvers = tt.approvers })
+			w.fleet.SetUpdatePolls(0)
+			w.graph.Add(guard.Principal{AppID: spAppID, ObjectID: spObjectID})
+			mc, _ := w.fleet.Cluster(spID)
+			created := *mc.Properties.ProvisioningState
+			mc.Tags = map[string]*string{guard.ApprovalTag: to.Ptr("approved")}
+			mc.Properties.ProvisioningState = to.Ptr(tt.state)
+			w.fleet.Put(mc)
+			ev := write(t, spID, "create", t0)
+			ev.Actor = tt.by
+			if out, err := w.svc.HandleEvent(t.Context(), ev); err != nil || out.Result != guard.ResultFlagged {
+				t.Fatalf("create = %+v, %v", out, err)
+			}
+			mc.Properties.ProvisioningState = &created // AKS finishes creating it
+			w.fleet.Put(mc)
+			w.pump(t0.Add(time.Hour))
+			if j := w.job(); j.State != tt.want {
+				t.Errorf("job = %s %q, want %s", j.State, j.Outcome, tt.want)
+			}
+			f := w.finding()
+			switch {
+			case tt.status == "" && f.Approval != nil:
+				t.Errorf("finding approval = %+v, want none seen (it waits for a tags write)", f.Approval)
+			case tt.status != "" && (f.Approval == nil || f.Approval.Status != tt.status || f.Approval.By != tt.by):
+				t.Errorf("finding approval = %+v, want %s by %s", f.Approval, tt.status, tt.by.UPN)
+			}
+		})
 	}
 }
 
