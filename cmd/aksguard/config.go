@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -121,7 +122,7 @@ func loadConfig(getenv env) (config, error) {
 		problems = append(problems, "neither "+envTablesURL+" nor "+envTablesConn+" is set (serve never falls back to memory)")
 	}
 	if c.alertsSource == "" {
-		c.alertsSource = "/aksguard/" + orDefault(getenv(envSiteName), "local")
+		c.alertsSource = "/aksguard/" + cmp.Or(getenv(envSiteName), "local")
 	}
 	c.self = []string{getenv(envPrincipalID), c.clientID}
 	if v := getenv(envDebounce); v != "" {
@@ -224,11 +225,4 @@ func (c config) credential() (azcore.TokenCredential, error) {
 		return azidentity.NewManagedIdentityCredential(opts)
 	}
 	return azidentity.NewDefaultAzureCredential(nil)
-}
-
-func orDefault(v, d string) string {
-	if v == "" {
-		return d
-	}
-	return v
 }

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"strconv"
 	"strings"
 	"time"
 )
@@ -92,7 +93,7 @@ func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approv
 		}
 	default:
 		a.Status = ApprovalInvalid
-		a.Reason = "tag value " + quote(v) + " is neither approved nor exempt:<reason>"
+		a.Reason = "tag value " + strconv.Quote(v) + " is neither approved nor exempt:<reason>"
 	}
 	if (a.Status == ApprovalApproved || a.Status == ApprovalExempt) && len(approvers) > 0 && !a.By.Is(approvers) {
 		a.Reason = a.By.String() + " is not on the approver list"
@@ -100,5 +101,3 @@ func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approv
 	}
 	return a, true
 }
-
-func quote(s string) string { return "\"" + s + "\"" }

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,12 +33,16 @@ func (d *decision) audit(action, detail string) {
 	}})
 }
 
-func (d *decision) alert(t AlertType, summary string) {
+func (d *decision) alert(t AlertType, summary string) { d.alertBy(t, summary, d.why.actorName()) }
+
+// alertBy is alert with the person it names, where that is not the
+// caller of the event.
+func (d *decision) alertBy(t AlertType, summary, actor string) {
 	id := d.next.Cluster
 	d.effect(Effect{Alert: &Alert{
 		ID: alertID(t, id, d.now), Type: t, Cluster: id, Time: d.now,
 		Data: AlertData{ClusterID: id.String(), Summary: summary, Verdict: d.next.Verdict, Reasons: d.next.Reasons,
-			Finding: string(d.next.State), JobID: d.next.JobID, Actor: d.why.actorName()},
+			Finding: string(d.next.State), JobID: d.next.JobID, Actor: actor},
 	}})
 }
 
@@ -66,11 +71,18 @@ func (d *decision) flag(verdict string, debounce time.Duration) {
 	d.next.RecheckAt = wake
 	d.out.Result, d.out.JobID = ResultFlagged, d.next.JobID
 	d.audit("flagged", verdict)
+	d.openJob(wake, "job created")
+	d.alert(AlertFlagged, flaggedSummary(id, d.next.Verdict, d.next.SPClientID, d.next.JobID))
+}
+
+// openJob creates the finding's job, waiting for approval, with its first
+// timer at wake.
+func (d *decision) openJob(wake time.Time, reason string) {
+	id := d.next.Cluster
 	d.effect(Effect{Job: &Job{Cluster: id, ID: d.next.JobID, State: JobAwaitingApproval, CreatedAt: d.now, UpdatedAt: d.now,
 		NextWake: wake, WakeSeq: 1, Outcome: awaitingApproval}})
 	d.effect(Effect{Message: &Message{ID: d.next.JobID + "-wake-1", Kind: MessageJob, Cluster: id, JobID: d.next.JobID,
-		Seq: 1, Reason: "job created", NotBefore: wake}})
-	d.alert(AlertFlagged, flaggedSummary(id, d.next.Verdict, d.next.SPClientID, d.next.JobID))
+		Seq: 1, Reason: reason, NotBefore: wake}})
 }
 
 // close ends an open or exempt finding.
@@ -116,8 +128,7 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 
 	switch {
 	case exempt && f.State == FindingExempt:
-		d.audit("evaluated", "exempt; "+verdict)
-		d.out.Result = ResultEvaluated
+		d.evaluated(f, changed, "exempt; "+verdict)
 	case exempt && (f.State == FindingOpen || ev.Verdict.Flagged()):
 		reason := d.next.Approval.Reason
 		d.close(FindingExempt, "exempt: "+reason)
@@ -126,8 +137,7 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 		d.wakeJob("exempted")
 		d.out.Result, d.out.Detail = ResultExempted, reason
 	case ev.Verdict.Flagged() && f.State == FindingOpen:
-		d.audit("evaluated", "still flagged; "+verdict)
-		d.out.Result = ResultEvaluated
+		d.evaluated(f, changed, "still flagged; "+verdict)
 	case ev.Verdict.Flagged():
 		d.flag(verdict, r.debounce)
 	case ev.Verdict.Compliant() && (f.State == FindingOpen || f.State == FindingExempt):
@@ -140,8 +150,7 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 		if f.State == "" || f.State == FindingDeleted || f.State == FindingExempt {
 			d.next.State = FindingClear
 		}
-		d.audit("evaluated", verdict)
-		d.out.Result = ResultEvaluated
+		d.evaluated(f, changed, verdict)
 	}
 	switch {
 	case changed && d.next.State == FindingOpen:
@@ -152,6 +161,17 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 		d.wakeJob("approved again")
 	}
 	return d.next, d.out, true
+}
+
+// evaluated records a read that decided nothing new. A read a timer or a
+// job caused, which found the finding as it was, leaves no audit entry: a
+// job polling an update would otherwise fill the trail with them.
+func (d *decision) evaluated(f Finding, approvalChanged bool, detail string) {
+	d.out.Result = ResultEvaluated
+	same := !approvalChanged && d.next.State == f.State && d.next.Verdict == f.Verdict && slices.Equal(d.next.Reasons, f.Reasons)
+	if d.why.event() || !same {
+		d.audit("evaluated", detail)
+	}
 }
 
 // maxRecentEvents bounds the event ids a finding remembers.
@@ -194,21 +214,23 @@ func (d *decision) gone(f Finding) (Finding, Outcome, bool) {
 // tells whoever must know.
 func (d *decision) approvalChanged(a Approval) {
 	name := d.next.Cluster.Name
-	by := d.why.actorName()
+	// Whoever set the tag, as observeApproval credits it; not necessarily
+	// the caller of the event that showed it.
+	by := a.By.String()
 	switch a.Status {
 	case ApprovalApproved:
 		d.audit("approved", "remediation approved by "+by)
-		d.alert(AlertApproved, "remediation of "+name+" approved by "+by)
+		d.alertBy(AlertApproved, "remediation of "+name+" approved by "+by, by)
 		d.wakeJob("approved")
 	case ApprovalRejected, ApprovalInvalid:
 		d.audit("approval-"+string(a.Status), a.Reason)
-		d.alert(AlertRejected, "approval of "+name+" not accepted: "+a.Reason)
+		d.alertBy(AlertRejected, "approval of "+name+" not accepted: "+a.Reason, by)
 	case ApprovalRemoved:
 		d.audit("approval-removed", "approval tag removed by "+by)
 		d.wakeJob("approval removed")
 	}
 	if d.out.Result == ResultEvaluated {
-		d.out.Result, d.out.Detail = ResultApproval, string(a.Status)+": "+orDefault(a.Reason, "by "+by)
+		d.out.Result, d.out.Detail = ResultApproval, string(a.Status)+": "+cmp.Or(a.Reason, "by "+by)
 	}
 }
 
@@ -219,11 +241,4 @@ func flaggedSummary(id ClusterID, v Verdict, sp, jobID string) string {
 	}
 	return "AKS cluster " + id.Name + " authenticates its control plane with service principal " + sp +
 		"; remediation job " + jobID + " is " + awaitingApproval
-}
-
-func orDefault(v, d string) string {
-	if v == "" {
-		return d
-	}
-	return v
 }

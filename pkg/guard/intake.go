@@ -123,7 +123,8 @@ func (s *Service) drainFinding(ctx context.Context, f *Finding) error {
 // re-evaluation, so a burst costs at most two ARM reads. It returns the
 // cluster it read, nil when it read none or the cluster is gone.
 func (s *Service) evaluate(ctx context.Context, id ClusterID, why cause, coalesce bool) (Outcome, *Cluster, error) {
-	return s.record(ctx, id, why, coalesce, nil)
+	out, c, _, err := s.record(ctx, id, why, coalesce, nil)
+	return out, c, err
 }
 
 // readResult is a cluster read already made: the cluster, or gone, and the
@@ -135,8 +136,10 @@ type readResult struct {
 	basis   string
 }
 
-// record is evaluate with an optional read made by the caller.
-func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce bool, pre *readResult) (Outcome, *Cluster, error) {
+// record is evaluate with an optional read made by the caller. It also
+// returns the finding as it stands afterwards, so a job need not load it
+// again.
+func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce bool, pre *readResult) (Outcome, *Cluster, Finding, error) {
 	var cluster *Cluster // nil after a read: the cluster is gone
 	read, basis := false, ""
 	if pre != nil {
@@ -145,7 +148,7 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 	for attempt := 0; attempt <= maxConflicts; attempt++ {
 		f, err := s.loadFinding(ctx, id)
 		if err != nil {
-			return Outcome{}, nil, err
+			return Outcome{}, nil, Finding{}, err
 		}
 		if read && f.ETag != basis {
 			// The finding changed after the read began: another worker may
@@ -154,11 +157,11 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 			cluster, read = nil, false
 		}
 		if err := s.drainFinding(ctx, &f); err != nil {
-			return Outcome{}, nil, err
+			return Outcome{}, nil, Finding{}, err
 		}
 		now := s.now()
 		if why.event() && slices.Contains(f.RecentEvents, why.id) {
-			return Outcome{Result: ResultDuplicate, Cluster: id, JobID: f.JobID, Detail: "event already handled"}, nil, nil
+			return Outcome{Result: ResultDuplicate, Cluster: id, JobID: f.JobID, Detail: "event already handled"}, nil, f, nil
 		}
 		if coalesce && !read {
 			out, done, err := s.coalesce(ctx, &f, why, now)
@@ -166,7 +169,7 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 				continue
 			}
 			if err != nil || done {
-				return out, nil, err
+				return out, nil, f, err
 			}
 		}
 		if !read {
@@ -177,28 +180,28 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 				cluster = &c
 			case kind == KindNotFound:
 			case kind == KindTransient:
-				return Outcome{}, nil, fmt.Errorf("read cluster %s: %w", id, err)
+				return Outcome{}, nil, Finding{}, fmt.Errorf("read cluster %s: %w", id, err)
 			default:
 				out, err := s.unreadable(ctx, id, why, err)
-				return out, nil, err
+				return out, nil, f, err
 			}
 		}
 		next, out, changed := decide(f, cluster, now, why, rules{debounce: s.debounce, approvers: s.approvers})
 		if !changed {
-			return out, cluster, nil
+			return out, cluster, f, nil
 		}
 		if err := s.store.SaveFinding(ctx, &next); err != nil {
 			if KindOf(err) == KindConflict {
 				continue
 			}
-			return Outcome{}, nil, fmt.Errorf("save finding %s: %w", id, err)
+			return Outcome{}, nil, Finding{}, fmt.Errorf("save finding %s: %w", id, err)
 		}
 		if err := s.drainFinding(ctx, &next); err != nil {
-			return Outcome{}, nil, err
+			return Outcome{}, nil, Finding{}, err
 		}
-		return out, cluster, nil
+		return out, cluster, next, nil
 	}
-	return Outcome{}, nil, Errorf(KindTransient, "finding %s changed by others %d times in a row", id, maxConflicts)
+	return Outcome{}, nil, Finding{}, Errorf(KindTransient, "finding %s changed by others %d times in a row", id, maxConflicts)
 }
 
 // coalesce decides whether an event needs a fresh ARM read. done is true

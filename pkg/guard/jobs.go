@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,14 +66,14 @@ func (s *Service) reevaluate(ctx context.Context, m Message, why cause) (Outcome
 	pre, err := s.readFor(ctx, m.Cluster)
 	switch kind := KindOf(err); {
 	case err == nil:
-		out, _, err := s.record(ctx, m.Cluster, why, false, &pre)
+		out, _, _, err := s.record(ctx, m.Cluster, why, false, &pre)
 		return out, err
 	case kind == KindTransient:
 		n := m.Seq + 1 // counts the tries of this re-evaluation
 		if n > maxAttempts {
 			return s.unreadable(ctx, m.Cluster, why, err)
 		}
-		at := s.now().Add(min(max(RetryAfterOf(err), retryBackoff(n)), maxRetryWait))
+		at := s.now().Add(retryWait(err, n))
 		base, _, _ := strings.Cut(m.ID, "-retry-")
 		retry := Message{ID: base + "-retry-" + strconv.Itoa(n), Kind: MessageEvaluate, Cluster: m.Cluster, Seq: n,
 			Reason: m.Reason, NotBefore: at}
@@ -129,6 +130,24 @@ type run struct {
 	// claimed is set when this invocation claimed the update, so it alone
 	// may send the PUT.
 	claimed bool
+	// configs are the cluster's maintenance configurations once read in
+	// this invocation: planning and the window check both need them.
+	configs     []MaintenanceConfig
+	configsRead bool
+}
+
+// maintenance reads the cluster's maintenance configurations, once per
+// invocation.
+func (r *run) maintenance(ctx context.Context, id ClusterID) ([]MaintenanceConfig, error) {
+	if r.configsRead {
+		return r.configs, nil
+	}
+	configs, err := r.s.clusters.MaintenanceConfigs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.configs, r.configsRead = configs, true
+	return configs, nil
 }
 
 // runJob wakes a job: it re-reads the cluster, then moves the job on step
@@ -137,6 +156,8 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 	r := &run{s: s, why: why, m: m}
 	read := false
 	for attempt := 0; attempt <= maxConflicts; attempt++ {
+		// The finding as record left it, else as stored now.
+		fresh := false
 		// A claim lost to another worker's save does not carry over.
 		r.claimed = false
 		j, err := s.loadJob(ctx, m.Cluster, m.JobID)
@@ -168,14 +189,16 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 				}
 				return out, serr
 			}
-			_, c, err := s.record(ctx, m.Cluster, why, false, &pre)
+			_, c, f, err := s.record(ctx, m.Cluster, why, false, &pre)
 			if err != nil {
 				return Outcome{}, err
 			}
-			r.cluster, read = c, true
+			r.cluster, r.finding, read, fresh = c, f, true, true
 		}
-		if r.finding, err = s.loadFinding(ctx, m.Cluster); err != nil {
-			return Outcome{}, err
+		if !fresh {
+			if r.finding, err = s.loadFinding(ctx, m.Cluster); err != nil {
+				return Outcome{}, err
+			}
 		}
 		out, err = r.advance(ctx, &j)
 		if KindOf(err) == KindConflict {
@@ -186,12 +209,10 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 		}
 		if j.State == JobSucceeded && r.cluster != nil {
 			// Record what the job just verified: the finding resolves now,
-			// not at the next event.
-			f, err := s.loadFinding(ctx, j.Cluster)
-			if err != nil {
-				return Outcome{}, err
-			}
-			if _, _, err := s.record(ctx, j.Cluster, why, false, &readResult{cluster: r.cluster, basis: f.ETag}); err != nil {
+			// not at the next event. Should the finding have changed since
+			// this invocation loaded it, record reads the cluster again.
+			basis := &readResult{cluster: r.cluster, basis: r.finding.ETag}
+			if _, _, _, err := s.record(ctx, j.Cluster, why, false, basis); err != nil {
 				return Outcome{}, err
 			}
 		}
@@ -255,7 +276,7 @@ func (s *Service) readCluster(ctx context.Context, id ClusterID) (readResult, er
 	case err == nil:
 		return readResult{cluster: &c}, nil
 	case KindOf(err) == KindNotFound:
-		return readResult{gone: true}, nil
+		return readResult{}, nil
 	}
 	return readResult{}, err
 }
@@ -275,8 +296,10 @@ func (s *Service) saveJob(ctx context.Context, j *Job) error {
 func (r *run) apply(j *Job, mv move) {
 	now := r.s.now()
 	prev := j.State
-	if mv.err == "" {
-		j.Attempts = 0 // a step that worked ends a run of retries
+	if mv.err == "" && !mv.claim {
+		// A step that worked ends a run of retries. Claiming the update is
+		// not such a step: it comes before each try of the PUT.
+		j.Attempts = 0
 	}
 	if mv.edit != nil {
 		mv.edit(j)
@@ -344,14 +367,9 @@ func (r *run) jobAlert(j Job, t AlertType, now time.Time) *Alert {
 }
 
 func (r *run) outcome(j Job) Outcome {
-	res := ResultParked
-	switch {
-	case j.State == JobCancelled:
-		res = ResultCancelled
-	case j.State.Terminal():
-		res = Result(j.State)
-	case j.State != JobAwaitingApproval:
-		res = Result(j.State)
+	res := Result(j.State)
+	if j.State == JobAwaitingApproval {
+		res = ResultParked
 	}
 	return Outcome{Result: res, Cluster: j.Cluster, JobID: j.ID, Detail: j.Outcome}
 }
@@ -439,7 +457,7 @@ func (r *run) awaitingApproval(ctx context.Context, j Job, now time.Time) move {
 	if r.cluster == nil {
 		return move{state: JobCancelled, outcome: "cancelled: cluster deleted", alert: AlertCancelled}
 	}
-	p, err := r.s.plan(ctx, *r.cluster)
+	p, err := r.plan(ctx, *r.cluster)
 	if err != nil {
 		return r.failure(j, "plan", err, now)
 	}
@@ -460,13 +478,7 @@ func (s *Service) modeFor(id ClusterID) Mode {
 // ready runs a planned job in dry-run, or takes it into the update once the
 // maintenance window is open and a slot is free.
 func (r *run) ready(ctx context.Context, j Job, now time.Time) move {
-	if mv, dry := r.dryRun(j); dry {
-		return mv
-	}
-	if mv, wait := r.windowClosed(ctx, j, now); wait {
-		return mv
-	}
-	if mv, wait := r.noSlot(ctx, j, now); wait {
+	if mv, stop := r.gates(ctx, j, now); stop {
 		return mv
 	}
 	if j.Plan.Target.Type == "UserAssigned" && len(j.Plan.ControlPlane) > 0 {
@@ -485,13 +497,15 @@ func (r *run) dryRun(j Job) (move, bool) {
 		return move{}, false
 	case r.s.mode != ModeEnforce:
 		return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan is recorded (AKSGUARD_MODE is dry-run)"}, true
+	case !r.s.enforces(j.Cluster):
+		return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan is recorded (the cluster is outside AKSGUARD_ENFORCE_SCOPES)"}, true
 	}
-	return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan is recorded (the cluster is outside AKSGUARD_ENFORCE_SCOPES)"}, true
+	return move{state: JobDryRunComplete, outcome: "dry run complete: nothing changed; the plan was made in dry-run mode (approve again to plan it under enforce)"}, true
 }
 
 // windowClosed keeps the job waiting for its maintenance window.
 func (r *run) windowClosed(ctx context.Context, j Job, now time.Time) (move, bool) {
-	configs, err := r.s.clusters.MaintenanceConfigs(ctx, j.Cluster)
+	configs, err := r.maintenance(ctx, j.Cluster)
 	if err != nil {
 		return r.failure(j, "read maintenance configurations", err, now), true
 	}
@@ -567,7 +581,7 @@ func (r *run) grant(ctx context.Context, j Job, as []RoleAssignment, principal s
 	for _, a := range as {
 		a.ID, a.PrincipalID, a.PrincipalType = "", principal, "ServicePrincipal"
 		k := a.key()
-		if contains(j.Granted, k) || contains(made, k) {
+		if slices.Contains(j.Granted, k) || slices.Contains(made, k) {
 			continue
 		}
 		err := r.s.roles.Assign(ctx, a)
@@ -580,18 +594,9 @@ func (r *run) grant(ctx context.Context, j Job, as []RoleAssignment, principal s
 	return made, nil
 }
 
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // migrated reports whether the cluster already uses the plan's identity.
 func migrated(c *Cluster, p *Plan) bool {
-	if c == nil || !strings.EqualFold(strings.TrimSpace(c.ServicePrincipalClientID), msiClientID) || !strings.EqualFold(c.IdentityType, p.Target.Type) {
+	if c == nil || !c.usesMSI() || !strings.EqualFold(c.IdentityType, p.Target.Type) {
 		return false
 	}
 	if p.Target.Type == "UserAssigned" {
@@ -651,14 +656,18 @@ func (r *run) update(ctx context.Context, j Job, now time.Time) move {
 	if KindOf(err) == KindConflict {
 		return r.afterConflict(ctx, j, err, now)
 	}
+	// Set while a PUT may be in flight, so other workers leave it alone; a
+	// PUT refused without an operation changed nothing, and the job may
+	// still be cancelled or planned again.
+	started := now
+	if err != nil && st.ResumeToken == "" {
+		started = time.Time{}
+	}
+	j.UpdateStartedAt = started
 	mv := r.afterUpdate(ctx, j, st, err, now)
 	prev := mv.edit
 	mv.edit = func(j *Job) {
-		// Set while a PUT may be in flight: other workers leave it alone.
-		j.UpdateStartedAt = now
-		if err != nil && st.ResumeToken == "" {
-			j.UpdateStartedAt = time.Time{}
-		}
+		j.UpdateStartedAt = started
 		if prev != nil {
 			prev(j)
 		}
@@ -723,7 +732,7 @@ func (r *run) afterUpdate(ctx context.Context, j Job, st UpdateStatus, err error
 	case err != nil && KindOf(err) == KindNotFound:
 		pre, rerr := r.s.readCluster(ctx, j.Cluster)
 		switch {
-		case rerr == nil && pre.gone:
+		case rerr == nil && pre.cluster == nil:
 			return move{state: JobCancelled, outcome: "cancelled: cluster deleted during the update", alert: AlertCancelled}
 		case rerr != nil:
 			err = rerr
@@ -747,6 +756,7 @@ func (r *run) afterUpdate(ctx context.Context, j Job, st UpdateStatus, err error
 		}
 		return mv
 	case st.Done:
+		r.cluster = nil // read before the update; the re-grant reads it again
 		return move{state: JobRegranting, outcome: "AKS finished the update; re-granting roles", edit: clearUpdate}
 	}
 	return move{state: JobUpdating, outcome: "AKS is updating the cluster; polling again at " + stamp(now.Add(pollEvery)),
@@ -759,7 +769,7 @@ func (r *run) replan(ctx context.Context, j Job, c Cluster, why string, now time
 	if j.Replans >= maxReplans {
 		return move{state: JobFailed, outcome: "failed: " + why + ", " + strconv.Itoa(maxReplans) + " times", alert: AlertFailed}
 	}
-	p, err := r.s.plan(ctx, c)
+	p, err := r.plan(ctx, c)
 	if err != nil {
 		return r.failure(j, "plan again", err, now)
 	}
@@ -772,12 +782,14 @@ func (r *run) replan(ctx context.Context, j Job, c Cluster, why string, now time
 
 // regrant gives the new identities the service principal's roles.
 func (r *run) regrant(ctx context.Context, j Job, now time.Time) move {
-	c, err := r.s.clusters.GetCluster(ctx, j.Cluster)
-	if err != nil {
-		return r.failure(j, "read the cluster after the update", err, now)
+	if r.cluster == nil {
+		c, err := r.s.clusters.GetCluster(ctx, j.Cluster)
+		if err != nil {
+			return r.failure(j, "read the cluster after the update", err, now)
+		}
+		r.cluster = &c
 	}
-	r.cluster = &c
-	p := j.Plan
+	c, p := r.cluster, j.Plan
 	controlPlane := c.PrincipalID
 	if p.Target.Type == "UserAssigned" {
 		controlPlane = p.TargetPrincipal.ObjectID
@@ -812,7 +824,7 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 		c = &got
 	}
 	var missing []string
-	if !strings.EqualFold(strings.TrimSpace(c.ServicePrincipalClientID), msiClientID) {
+	if !c.usesMSI() {
 		missing = append(missing, "servicePrincipalProfile.clientId is "+c.ServicePrincipalClientID+", not msi")
 	}
 	if !migrated(c, j.Plan) {
@@ -825,9 +837,9 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 		return move{state: JobSucceeded, outcome: "succeeded: the control plane uses its " + j.Plan.Target.Type + " identity; delete service principal " +
 			j.Plan.ServicePrincipal.AppID + " once nothing else uses it", alert: AlertSucceeded}
 	}
-	if busy(c.ProvisioningState) && j.Attempts < maxAttempts {
+	if n := j.Attempts + 1; busy(c.ProvisioningState) && n <= maxAttempts {
 		return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; verifying again shortly", wait: now.Add(time.Minute),
-			edit: func(j *Job) { j.Attempts++ }}
+			err: "verify: the cluster is " + c.ProvisioningState, edit: func(j *Job) { j.Attempts = n }}
 	}
 	return move{state: JobFailed, outcome: "failed: verification: " + strings.Join(missing, "; "), alert: AlertFailed}
 }
@@ -841,7 +853,7 @@ func (r *run) failure(j Job, what string, err error, now time.Time) move {
 	msg := what + ": " + err.Error()
 	n := j.Attempts + 1
 	retry := func() move {
-		wait := min(max(RetryAfterOf(err), retryBackoff(n)), maxRetryWait)
+		wait := retryWait(err, n)
 		return move{state: j.State, outcome: "retrying at " + stamp(now.Add(wait)) + " after: " + msg, err: msg, wait: now.Add(wait),
 			edit: func(j *Job) { j.Attempts = n }}
 	}
@@ -873,24 +885,24 @@ func writes(s JobState) bool {
 	return s == JobGrantingRoles || s == JobUpdating || s == JobRegranting
 }
 
-// retryBackoff is the wait before the n-th retry of a step: 30s doubling,
-// at most 30 minutes.
-func retryBackoff(n int) time.Duration {
-	d := 30 * time.Second
-	for i := 1; i < n && d < 30*time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, 30*time.Minute)
+// retryWait is the wait before the n-th retry of a step: 30s doubling, at
+// most 30 minutes, or longer when ARM asked for it with Retry-After, up to
+// an hour.
+func retryWait(err error, n int) time.Duration {
+	return min(max(RetryAfterOf(err), doubling(30*time.Second, 30*time.Minute, n)), maxRetryWait)
 }
 
-// backoff is the wait before the n-th approval re-check: ParkBase doubling
-// up to ParkMax.
-func (s *Service) backoff(n int) time.Duration {
-	d := s.parkBase
-	for i := 1; i < n && d < s.parkMax; i++ {
+// backoff is the wait before the job's n-th timer while it waits for
+// approval: ParkBase doubling up to ParkMax.
+func (s *Service) backoff(n int) time.Duration { return doubling(s.parkBase, s.parkMax, n) }
+
+// doubling is base doubled n-1 times, at most limit.
+func doubling(base, limit time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < limit; i++ {
 		d *= 2
 	}
-	return min(d, s.parkMax)
+	return min(d, limit)
 }
 
 // restart answers a person approving again after a job ended. A job that
@@ -916,10 +928,7 @@ func (s *Service) restart(ctx context.Context, j Job, r *run) (Outcome, error) {
 	d.next.Outbox = append([]Effect(nil), f.Outbox...)
 	d.next.JobID = newJobID(f.Cluster, now)
 	d.audit("job-restarted", "approved again after job "+j.ID+" ended "+string(j.State))
-	d.effect(Effect{Job: &Job{Cluster: f.Cluster, ID: d.next.JobID, State: JobAwaitingApproval, CreatedAt: now, UpdatedAt: now,
-		NextWake: now, WakeSeq: 1, Outcome: awaitingApproval}})
-	d.effect(Effect{Message: &Message{ID: d.next.JobID + "-wake-1", Kind: MessageJob, Cluster: f.Cluster, JobID: d.next.JobID,
-		Seq: 1, Reason: "approved again", NotBefore: now}})
+	d.openJob(now, "approved again")
 	if err := s.store.SaveFinding(ctx, &d.next); err != nil {
 		return Outcome{}, err
 	}

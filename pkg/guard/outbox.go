@@ -157,10 +157,11 @@ const effectRetry = 5 * time.Minute
 
 // drain carries out r's outbox and saves r without the effects done. When
 // someone else saved r meanwhile, it reloads r and removes the done effects
-// from that version. It fails only when a job's creation or a wake-up
-// message could not be sent, so the caller is delivered again; alerts and
-// audit entries that must wait stay in the outbox, and a message scheduled
-// for a few minutes later tries them again.
+// from that version. It fails when a job's creation or a wake-up message
+// could not be sent, or when r cannot be saved, reloaded or its retry
+// message sent, so the caller is delivered again; alerts and audit entries
+// that must wait stay in the outbox, and a message scheduled for a few
+// minutes later tries them again.
 func (s *Service) drain(ctx context.Context, r outboxRecord, reload, save func(context.Context) error) error {
 	pending := slices.Clone(*r.outbox())
 	if len(pending) == 0 {

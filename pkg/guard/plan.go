@@ -144,7 +144,8 @@ func (a RoleAssignment) broad() string {
 // plan works out what a job will do. A missing permission or an identity
 // that cannot be used is recorded in Plan.Blocked — the job never runs
 // blind; other failures are returned for a retry.
-func (s *Service) plan(ctx context.Context, c Cluster) (*Plan, error) {
+func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
+	s := r.s
 	p := &Plan{Target: IdentityTarget{Type: "SystemAssigned"}, ClusterETag: c.ETag}
 	appID := strings.TrimSpace(c.ServicePrincipalClientID)
 	if Evaluate(c).Verdict == VerdictMixed {
@@ -216,7 +217,7 @@ func (s *Service) plan(ctx context.Context, c Cluster) (*Plan, error) {
 		return p, nil
 	}
 
-	configs, err := s.clusters.MaintenanceConfigs(ctx, c.ID)
+	configs, err := r.maintenance(ctx, c.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read maintenance configurations: %w", err)
 	}

@@ -397,6 +397,80 @@ func TestThrottledReadAndPutAreRetriedLater(t *testing.T) {
 	w.checkNothingPending()
 }
 
+// TestPUTKeepsFailingFailsTheJob: every try of the PUT counts against the
+// step's retries, although the job claims the update again before each.
+func TestPUTKeepsFailingFailsTheJob(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	w.fleet.FailNext("BeginCreateOrUpdate", 100, 503, "ServiceUnavailable", 0)
+	w.tag("approved", dana)
+	w.pump(t0.Add(24 * time.Hour))
+	j := w.job()
+	if j.State != guard.JobFailed || !strings.Contains(j.Error, "ServiceUnavailable") {
+		t.Errorf("job = %s %q (error %q), want failed with the ARM error kept", j.State, j.Outcome, j.Error)
+	}
+	if n := w.fleet.Calls("BeginCreateOrUpdate"); n != 9 {
+		t.Errorf("PUTs = %d, want 9: the first try and 8 retries", n)
+	}
+	if strings.Contains(j.Outcome, "approve again to resume") {
+		t.Errorf("outcome = %q: no PUT went through, so there is nothing to resume", j.Outcome)
+	}
+	w.checkNothingPending()
+}
+
+// TestPlanningReadsMaintenanceOnce: the invocation that plans a job and
+// checks its window reads the maintenance configurations once.
+func TestPlanningReadsMaintenanceOnce(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	closedWindow(w)
+	const list = "MaintenanceConfigurationsClient.NewListByManagedClusterPager"
+	before := w.fleet.Calls(list)
+	w.tag("approved", dana)
+	w.pump(w.clock())
+	if j := w.job(); j.State != guard.JobWaitingWindow {
+		t.Fatalf("job = %s %q, want waiting for the window", j.State, j.Outcome)
+	}
+	if n := w.fleet.Calls(list) - before; n != 1 {
+		t.Errorf("maintenance configuration reads = %d, want 1", n)
+	}
+}
+
+// TestApprovalNotCreditedToABystander: an approval first seen through Eve's
+// agent-pool write was not set by Eve; neither the audit trail nor the
+// alert may say she approved.
+func TestApprovalNotCreditedToABystander(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	w.set(t0.Add(5 * time.Minute))
+	mc, _ := w.fleet.Cluster(spID)
+	mc.Tags = map[string]*string{guard.ApprovalTag: to.Ptr("approved")}
+	w.fleet.Put(mc)
+	ev := write(t, spID, "eve-scales", w.clock())
+	ev.Operation, ev.Actor = "Microsoft.ContainerService/managedClusters/agentPools/write", eve
+	if _, err := w.svc.HandleEvent(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := w.store.Audit(t.Context(), id(t, spID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved := 0
+	for _, e := range entries {
+		if e.Action == "approved" {
+			approved++
+			if strings.Contains(e.Detail, eve.UPN) {
+				t.Errorf("audit %q credits Eve, who only scaled a pool", e.Detail)
+			}
+		}
+	}
+	if approved != 1 {
+		t.Errorf("approved audit entries = %d, want 1", approved)
+	}
+	for _, a := range w.alerts.Published() {
+		if a.Type == guard.AlertApproved && (a.Data.Actor == eve.UPN || strings.Contains(a.Data.Summary, eve.UPN)) {
+			t.Errorf("approved alert credits Eve: actor %q, summary %q", a.Data.Actor, a.Data.Summary)
+		}
+	}
+}
+
 func TestLROFailureFailsTheJob(t *testing.T) {
 	w := remediationWorld(t, enforce)
 	w.fleet.FailUpdate(1, 400, "PropertyChangeNotAllowed")

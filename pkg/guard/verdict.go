@@ -34,6 +34,12 @@ func (v Verdict) Flagged() bool { return v == VerdictServicePrincipal || v == Ve
 // cluster whose control plane uses a managed identity.
 const msiClientID = "msi"
 
+// usesMSI reports whether c's servicePrincipalProfile says the control
+// plane uses its managed identity.
+func (c *Cluster) usesMSI() bool {
+	return strings.EqualFold(strings.TrimSpace(c.ServicePrincipalClientID), msiClientID)
+}
+
 // Evaluation is a verdict with the facts that led to it, in words a person
 // reads in a report or an alert.
 type Evaluation struct {
@@ -48,7 +54,7 @@ func Evaluate(c Cluster) Evaluation {
 		return Evaluation{VerdictUnknown, []string{"resource type " + c.Type + " is not Microsoft.ContainerService/managedClusters"}}
 	}
 	sp := strings.TrimSpace(c.ServicePrincipalClientID)
-	usesMSI := strings.EqualFold(sp, msiClientID)
+	usesMSI := c.usesMSI()
 	hasSP := sp != "" && !usesMSI
 
 	switch it := strings.ToLower(strings.TrimSpace(c.IdentityType)); it {
