@@ -14,7 +14,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/tablestore"
 )
 
 // setting is one app setting the code reads. The README's configuration
@@ -60,7 +62,7 @@ var settings = []setting{
 	{envSiteName, false, true, "the function app's name, used in the alerts' CloudEvents source"},
 	{envTablesURL, false, false, "Table Storage endpoint, e.g. https://<account>.table.core.windows.net (managed identity); this or " + envTablesConn + " is required"},
 	{envTablesConn, false, false, "Table Storage connection string, for Azurite or local runs; overrides " + envTablesURL},
-	{envTablePrefix, false, false, "prefix for the table names findings, jobs and audit (letters and digits)"},
+	{envTablePrefix, false, false, "prefix for the table names findings, jobs and audit (up to 55 letters and digits, starting with a letter)"},
 	{envServiceBus, true, false, "Service Bus namespace, e.g. <ns>.servicebus.windows.net; also the RemediationJobs trigger's identity-based connection"},
 	{envAlertsURL, true, false, "Event Grid topic endpoint for alerts, https://<topic>.<region>-1.eventgrid.azure.net/api/events"},
 	{envAlertsSource, false, false, "CloudEvents source of alerts; default /aksguard/<" + envSiteName + ">"},
@@ -160,11 +162,9 @@ func loadConfig(getenv env) (config, error) {
 
 // Shapes of the settings that name Azure things.
 var (
-	guidRE     = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	scopeRE    = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/resourceGroups/[^/]+)?$`)
-	roleRE     = regexp.MustCompile(`(?i)^(/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|/providers/Microsoft\.Management/managementGroups/[^/]+)$`)
-	identityRE = regexp.MustCompile(`(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$`)
-	hostRE     = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
+	scopeRE = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/resourceGroups/[^/]+)?$`)
+	roleRE  = regexp.MustCompile(`(?i)^(/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|/providers/Microsoft\.Management/managementGroups/[^/]+)$`)
+	hostRE  = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
 )
 
 // malformed names every setting that is set but cannot be right, so serve
@@ -177,14 +177,14 @@ func (c config) malformed(getenv env) []string {
 	if n, err := strconv.Atoi(c.port); c.port != "" && (err != nil || n <= 0 || n > 65535) {
 		bad(envPort, c.port, "a TCP port")
 	}
-	if v := getenv(envPrincipalID); v != "" && !guidRE.MatchString(v) {
+	if v := getenv(envPrincipalID); v != "" && !armid.IsGUID(v) {
 		bad(envPrincipalID, v, "an object id (a GUID)")
 	}
-	if c.clientID != "" && !guidRE.MatchString(c.clientID) {
+	if c.clientID != "" && !armid.IsGUID(c.clientID) {
 		bad(envClientID, c.clientID, "a client id (a GUID)")
 	}
 	for _, v := range c.approvers {
-		if !guidRE.MatchString(v) {
+		if !armid.IsGUID(v) {
 			bad(envApprovers, v, "an object id (a GUID)")
 		}
 	}
@@ -198,7 +198,10 @@ func (c config) malformed(getenv env) []string {
 			bad(envRoleScopes, v, "/subscriptions/<id> or /providers/Microsoft.Management/managementGroups/<name>")
 		}
 	}
-	if c.userAssigned != "" && !identityRE.MatchString(c.userAssigned) {
+	if tablestore.CheckPrefix(c.tablePrefix) != nil {
+		bad(envTablePrefix, c.tablePrefix, "up to 55 letters and digits starting with a letter")
+	}
+	if c.userAssigned != "" && armid.CheckUserAssignedIdentity(c.userAssigned) != nil {
 		bad(envUserAssigned, c.userAssigned, "a user-assigned identity's resource ID")
 	}
 	if c.serviceBus != "" && !hostRE.MatchString(c.serviceBus) {

@@ -81,6 +81,9 @@ func TestServeFailsFast(t *testing.T) {
 		{"debounce zero", with("AKSGUARD_DEBOUNCE", "0s"), []string{`AKSGUARD_DEBOUNCE="0s" is not a positive duration`}},
 		{"debounce without unit", with("AKSGUARD_DEBOUNCE", "60"), []string{`AKSGUARD_DEBOUNCE="60" is not a positive duration`}},
 		{"log level", with("AKSGUARD_LOG_LEVEL", "loud"), []string{`AKSGUARD_LOG_LEVEL="loud" is not debug, info, warn or error`}},
+		{"table prefix", with("AKSGUARD_TABLE_PREFIX", "1bad"), []string{`AKSGUARD_TABLE_PREFIX="1bad" is not up to 55 letters and digits starting with a letter`}},
+		{"principal id", with("AKSGUARD_PRINCIPAL_ID", "me"), []string{`AKSGUARD_PRINCIPAL_ID="me" is not an object id (a GUID)`}},
+		{"user-assigned identity", with("AKSGUARD_USER_ASSIGNED_IDENTITY", "id-aks-cp"), []string{`AKSGUARD_USER_ASSIGNED_IDENTITY="id-aks-cp" is not a user-assigned identity's resource ID`}},
 		{"everything at once", map[string]string{"AKSGUARD_DEBOUNCE": "soon", "AKSGUARD_LOG_LEVEL": "verbose"}, []string{
 			"FUNCTIONS_CUSTOMHANDLER_PORT is not set",
 			"AKSGUARD_SERVICEBUS__fullyQualifiedNamespace is not set",

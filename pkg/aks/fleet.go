@@ -357,9 +357,8 @@ func injected(req *http.Request, fl failure) error {
 }
 
 // server returns the fake servers of subscription, creating them on first
-// use. This is the one place that wires the fleet to fake servers; another
-// SDK's fakes (armauthorization role assignments) get their own factory
-// here, chosen by the client name in the router. The servers live as long
+// use. This is the one place that wires the fleet to fake servers. The
+// servers live as long
 // as the fleet: the fake keeps the state of running operations in them, so
 // a client created later can resume polling one.
 func (f *Fleet) server(subscription string) policy.Transporter {

@@ -2,7 +2,6 @@ package aks
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/fake/server"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
+	"github.com/google/uuid"
 
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
@@ -330,7 +330,7 @@ func (f *Fleet) migrate(id guard.ClusterID, cur, body armcontainerservice.Manage
 		}
 		mi.PrincipalID, mi.TenantID = nil, nil
 		for uami, v := range mi.UserAssignedIdentities {
-			if checkUserAssigned(uami) != nil {
+			if armid.CheckUserAssignedIdentity(uami) != nil {
 				return armcontainerservice.ManagedCluster{}, "InvalidParameter"
 			}
 			if v == nil {
@@ -377,7 +377,7 @@ func kubeletIdentity(id guard.ClusterID, mc armcontainerservice.ManagedCluster) 
 	if nodeRG == "" {
 		nodeRG = "MC_" + id.ResourceGroup + "_" + id.Name + "_" + deref(mc.Location)
 	}
-	rid := "/subscriptions/" + id.Subscription + "/resourcegroups/" + nodeRG + "/providers/" + userAssignedIdentityType + "/" + id.Name + "-agentpool"
+	rid := "/subscriptions/" + id.Subscription + "/resourcegroups/" + nodeRG + "/providers/" + armid.UserAssignedIdentityType + "/" + id.Name + "-agentpool"
 	return &armcontainerservice.UserAssignedIdentity{
 		ResourceID: to.Ptr(rid),
 		ClientID:   to.Ptr(nameGUID("client", rid)),
@@ -424,12 +424,5 @@ func SystemAssignedPrincipal(id guard.ClusterID) string { return nameGUID("princ
 // nameGUID returns the RFC 4122 name-based (SHA-1, version 5) GUID of kind
 // and the lower-cased name, in the URL namespace.
 func nameGUID(kind, name string) string {
-	ns := [16]byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
-	h := sha1.New()
-	h.Write(ns[:])
-	h.Write([]byte("aksguard-fleet:" + kind + ":" + strings.ToLower(name)))
-	b := h.Sum(nil)[:16]
-	b[6] = b[6]&0x0f | 0x50
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("aksguard-fleet:"+kind+":"+strings.ToLower(name))).String()
 }

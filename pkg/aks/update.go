@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -108,7 +107,7 @@ func managedIdentity(target guard.IdentityTarget) (*armcontainerservice.ManagedC
 		}
 		return &armcontainerservice.ManagedClusterIdentity{Type: to.Ptr(armcontainerservice.ResourceIdentityTypeSystemAssigned)}, nil
 	case string(armcontainerservice.ResourceIdentityTypeUserAssigned):
-		if err := checkUserAssigned(target.UserAssigned); err != nil {
+		if err := armid.CheckUserAssignedIdentity(target.UserAssigned); err != nil {
 			return nil, err
 		}
 		return &armcontainerservice.ManagedClusterIdentity{
@@ -119,22 +118,6 @@ func managedIdentity(target guard.IdentityTarget) (*armcontainerservice.ManagedC
 		}, nil
 	}
 	return nil, fmt.Errorf("target identity type %q: want SystemAssigned or UserAssigned", target.Type)
-}
-
-// userAssignedIdentityType is the resource type of a user-assigned managed
-// identity.
-const userAssignedIdentityType = "Microsoft.ManagedIdentity/userAssignedIdentities"
-
-// checkUserAssigned checks that id is a user-assigned identity's resource ID.
-func checkUserAssigned(id string) error {
-	r, err := arm.ParseResourceID(id)
-	if err != nil {
-		return fmt.Errorf("user-assigned identity %q: %w", id, err)
-	}
-	if !strings.EqualFold(r.ResourceType.String(), userAssignedIdentityType) {
-		return fmt.Errorf("user-assigned identity %q: a %s, not a %s", id, r.ResourceType, userAssignedIdentityType)
-	}
-	return nil
 }
 
 // pollFor polls p until the operation is done or wait has passed, waiting

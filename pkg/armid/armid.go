@@ -1,5 +1,6 @@
-// Package armid turns ARM resource ID strings into guard.ClusterIDs. It is
-// the one place that parses them: strictly, with azcore's
+// Package armid turns ARM resource ID strings into guard.ClusterIDs, and
+// checks the other IDs the guard is given (GUIDs, user-assigned identities).
+// It is the one place that parses them: strictly, with azcore's
 // arm.ParseResourceID, plus the naming rules ARM enforces for subscriptions,
 // resource groups and AKS clusters.
 package armid
@@ -78,7 +79,7 @@ func isResourceGroup(r *arm.ResourceID) bool {
 // validate applies ARM's naming rules, so that a placeholder such as
 // "{subscription-id}" or a truncated ID is rejected here rather than by ARM.
 func validate(id guard.ClusterID) error {
-	if !isGUID(id.Subscription) {
+	if !IsGUID(id.Subscription) {
 		return fmt.Errorf("subscription %q is not a GUID", id.Subscription)
 	}
 	if !validResourceGroup(id.ResourceGroup) {
@@ -90,7 +91,9 @@ func validate(id guard.ClusterID) error {
 	return nil
 }
 
-func isGUID(s string) bool {
+// IsGUID reports whether s is a GUID in its 8-4-4-4-12 hexadecimal form, as
+// subscription, object, client and role assignment ids are.
+func IsGUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}
@@ -138,4 +141,24 @@ func validClusterName(s string) bool {
 		}
 	}
 	return true
+}
+
+// UserAssignedIdentityType is the resource type of a user-assigned managed
+// identity.
+const UserAssignedIdentityType = "Microsoft.ManagedIdentity/userAssignedIdentities"
+
+// CheckUserAssignedIdentity checks that id is a user-assigned managed
+// identity's resource ID.
+func CheckUserAssignedIdentity(id string) error {
+	r, err := arm.ParseResourceID(id)
+	if err != nil {
+		return fmt.Errorf("user-assigned identity %q: %w", id, err)
+	}
+	if !strings.EqualFold(r.ResourceType.String(), UserAssignedIdentityType) {
+		return fmt.Errorf("user-assigned identity %q: a %s, not a %s", id, r.ResourceType, UserAssignedIdentityType)
+	}
+	if strings.ContainsAny(id, "\x00\r\n") {
+		return fmt.Errorf("user-assigned identity %q: control characters in the ID", id)
+	}
+	return nil
 }

@@ -72,3 +72,37 @@ func TestParseClusterRejectsChild(t *testing.T) {
 		t.Errorf("ParseCluster(%q) = %+v, %v", cluster, id, err)
 	}
 }
+
+func TestIsGUID(t *testing.T) {
+	tests := map[string]bool{
+		"db1ab6f0-4769-4b27-930e-01e2ef9c123c":   true,
+		"DB1AB6F0-4769-4B27-930E-01E2EF9C123C":   true,
+		"db1ab6f0-4769-4b27-930e-01e2ef9c123":    false, // one digit short
+		"db1ab6f0_4769-4b27-930e-01e2ef9c123c":   false,
+		"{db1ab6f0-4769-4b27-930e-01e2ef9c123c}": false,
+		"db1ab6f0-4769-4b27-930e-01e2ef9c123g":   false,
+		"":                                       false,
+	}
+	for in, want := range tests {
+		if got := IsGUID(in); got != want {
+			t.Errorf("IsGUID(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestCheckUserAssignedIdentity(t *testing.T) {
+	const ok = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg-identity/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-aks-cp"
+	if err := CheckUserAssignedIdentity(ok); err != nil {
+		t.Errorf("CheckUserAssignedIdentity(%q) = %v, want nil", ok, err)
+	}
+	tests := []struct{ in, mention string }{
+		{"id-aks-cp", "id-aks-cp"},
+		{"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks", "not a Microsoft.ManagedIdentity/userAssignedIdentities"},
+		{ok + "\n", "control characters"},
+	}
+	for _, tt := range tests {
+		if err := CheckUserAssignedIdentity(tt.in); err == nil || !strings.Contains(err.Error(), tt.mention) {
+			t.Errorf("CheckUserAssignedIdentity(%q) = %v, want an error mentioning %q", tt.in, err, tt.mention)
+		}
+	}
+}

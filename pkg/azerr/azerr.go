@@ -1,7 +1,8 @@
-// Package azerr classifies errors from Azure SDK calls into guard.Errors. It
-// is the one table that says which ARM and Table Storage error codes mean
-// "retry later", "not found", "someone else changed it", "missing
-// permission" or "this request is wrong".
+// Package azerr classifies errors from Azure SDK calls over HTTP (ARM,
+// Microsoft Graph, Table Storage, Event Grid) into guard.Errors. It is the
+// one table that says which of their error codes mean "retry later", "not
+// found", "someone else changed it", "missing permission" or "this request
+// is wrong". Service Bus speaks AMQP; pkg/servicebus classifies its errors.
 package azerr
 
 import (
@@ -28,15 +29,18 @@ var codes = map[string]guard.ErrorKind{
 	"SubscriptionRequestsThrottled": guard.KindTransient,
 	"ResourceRequestsThrottled":     guard.KindTransient,
 	"AnotherOperationInProgress":    guard.KindTransient,
-	"OperationNotAllowed":           guard.KindTransient, // AKS: another operation on the cluster is running
-	"PrincipalNotFound":             guard.KindTransient, // a new identity has not reached every replica yet
-	"RetryableError":                guard.KindTransient,
-	"InternalServerError":           guard.KindTransient,
-	"InternalOperationError":        guard.KindTransient,
-	"ServiceUnavailable":            guard.KindTransient,
-	"ServerBusy":                    guard.KindTransient,
-	"GatewayTimeout":                guard.KindTransient,
-	"OperationTimedOut":             guard.KindTransient,
+	// AKS answers it while another operation on the cluster runs. Other
+	// providers also use it for lasting refusals (quota); those give up
+	// after the step's bounded retries.
+	"OperationNotAllowed":    guard.KindTransient,
+	"PrincipalNotFound":      guard.KindTransient, // a new identity has not reached every replica yet
+	"RetryableError":         guard.KindTransient,
+	"InternalServerError":    guard.KindTransient,
+	"InternalOperationError": guard.KindTransient,
+	"ServiceUnavailable":     guard.KindTransient,
+	"ServerBusy":             guard.KindTransient,
+	"GatewayTimeout":         guard.KindTransient,
+	"OperationTimedOut":      guard.KindTransient,
 
 	"ResourceNotFound":      guard.KindNotFound,
 	"NotFound":              guard.KindNotFound,

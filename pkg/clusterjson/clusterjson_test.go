@@ -1,12 +1,14 @@
 package clusterjson
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
@@ -231,5 +233,39 @@ func TestOtherResourcesAreNotClusters(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
 			t.Errorf("Parse(%s) error = %v, want one mentioning %q", tt.file, err, tt.mention)
 		}
+	}
+}
+
+// TestAgreesWithTheARMAdapter: check reads cluster JSON itself (it takes
+// shapes the SDK does not, such as az's flattened output), and serve reads
+// clusters through armcontainerservice. Both must make the same
+// guard.Cluster of the same body.
+func TestAgreesWithTheARMAdapter(t *testing.T) {
+	for _, file := range []string{
+		"aks_get_sp_realguid_sdknet_recording.json",
+		"aks_get_spec_2025-01-01_ManagedClustersGet_sp.json",
+		"aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json",
+		"aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json",
+	} {
+		t.Run(file, func(t *testing.T) {
+			body := sampletest.Read(t, file)
+			recs, err := Parse(body)
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("Parse() = %d records, %v; want one", len(recs), err)
+			}
+			fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(t, file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := fleet.Client().GetCluster(t.Context(), recs[0].Cluster.ID)
+			if err != nil {
+				t.Fatalf("GetCluster() error = %v", err)
+			}
+			// The ETag is ARM's, which the fleet sets on each write.
+			got.ETag = recs[0].Cluster.ETag
+			if diff := cmp.Diff(recs[0].Cluster, got); diff != "" {
+				t.Errorf("clusterjson vs the ARM adapter (-clusterjson +aks):\n%s", diff)
+			}
+		})
 	}
 }

@@ -13,14 +13,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/azclient"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
@@ -118,7 +117,7 @@ func (sp servicePrincipal) principal() guard.Principal {
 // not the JSON expected. Graph errors are classified by azerr.Classify.
 func (c *Client) ServicePrincipal(ctx context.Context, appID string) (guard.Principal, error) {
 	op := "get service principal of application " + appID
-	if !isGUID(appID) {
+	if !armid.IsGUID(appID) {
 		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "get service principal of application %q: application ID is not a GUID", appID)
 	}
 	var sp servicePrincipal
@@ -130,10 +129,6 @@ func (c *Client) ServicePrincipal(ctx context.Context, appID string) (guard.Prin
 	}
 	return sp.principal(), nil
 }
-
-// userAssignedIdentities is the resource type of a user-assigned managed
-// identity.
-const userAssignedIdentities = "Microsoft.ManagedIdentity/userAssignedIdentities"
 
 // ManagedIdentity returns the service principal of the user-assigned
 // managed identity with the given resource ID, with
@@ -159,12 +154,8 @@ const userAssignedIdentities = "Microsoft.ManagedIdentity/userAssignedIdentities
 // other errors as ServicePrincipal's.
 func (c *Client) ManagedIdentity(ctx context.Context, resourceID string) (guard.Principal, error) {
 	op := "find service principal of managed identity " + resourceID
-	rid, err := arm.ParseResourceID(resourceID)
-	if err != nil {
-		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "find service principal of managed identity %q: %w", resourceID, err)
-	}
-	if !strings.EqualFold(rid.ResourceType.String(), userAssignedIdentities) || strings.ContainsAny(resourceID, "\x00\r\n") {
-		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "find service principal of managed identity %q: not a %s resource ID", resourceID, userAssignedIdentities)
+	if err := armid.CheckUserAssignedIdentity(resourceID); err != nil {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "find service principal of managed identity: %w", err)
 	}
 	// An OData string literal doubles its single quotes.
 	filter := "alternativeNames/any(x:x eq '" + strings.ReplaceAll(resourceID, "'", "''") + "')"
@@ -239,8 +230,3 @@ func withPermissionHint(err error, status int) error {
 func queryEscape(s string) string {
 	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
 }
-
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// isGUID reports whether s is a GUID in its 8-4-4-4-12 hexadecimal form.
-func isGUID(s string) bool { return guidRE.MatchString(s) }

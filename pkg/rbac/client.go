@@ -6,8 +6,6 @@ package rbac
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -17,7 +15,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/google/uuid"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/azclient"
 	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
@@ -95,7 +95,7 @@ func (c *Client) api(subscription string) (roleAssignmentsAPI, error) {
 // KindForbidden (AuthorizationFailed) when the guard may not read role
 // assignments there.
 func (c *Client) AssignmentsOf(ctx context.Context, principalID string, scopes []string) ([]guard.RoleAssignment, error) {
-	if !isGUID(principalID) {
+	if !armid.IsGUID(principalID) {
 		return nil, guard.Errorf(guard.KindInvalid, "list role assignments of %q: principal ID is not a GUID", principalID)
 	}
 	var out []guard.RoleAssignment
@@ -205,7 +205,7 @@ func (c *Client) Assign(ctx context.Context, a guard.RoleAssignment) error {
 	if err != nil {
 		return guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
 	}
-	if !isGUID(a.PrincipalID) {
+	if !armid.IsGUID(a.PrincipalID) {
 		return guard.Errorf(guard.KindInvalid, "%s: principal ID is not a GUID", op)
 	}
 	if roleGUID(a.RoleDefinitionID) == "" {
@@ -245,7 +245,7 @@ func (c *Client) Assign(ctx context.Context, a guard.RoleAssignment) error {
 
 // assignmentNamespace is the name-based UUID namespace of AssignmentName,
 // fixed for this project so that every guard computes the same names.
-var assignmentNamespace = [16]byte{0x6b, 0x1f, 0x3c, 0x52, 0x9e, 0x07, 0x4d, 0x1a, 0x8f, 0x3e, 0x2a, 0xc4, 0x51, 0x7d, 0x90, 0xe3}
+var assignmentNamespace = uuid.UUID{0x6b, 0x1f, 0x3c, 0x52, 0x9e, 0x07, 0x4d, 0x1a, 0x8f, 0x3e, 0x2a, 0xc4, 0x51, 0x7d, 0x90, 0xe3}
 
 // AssignmentName returns the role assignment name (a GUID) that Assign
 // uses for a role on a scope for a principal: a name-based UUID (version 5,
@@ -260,36 +260,15 @@ func AssignmentName(scope, roleDefinitionID, principalID string) string {
 		role = roleDefinitionID
 	}
 	name := strings.ToLower(strings.TrimRight(scope, "/")) + "\n" + strings.ToLower(role) + "\n" + strings.ToLower(principalID)
-	h := sha1.New()
-	h.Write(assignmentNamespace[:])
-	h.Write([]byte(name))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x50 // version 5
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], u[10:16])
-	return string(b[:])
+	return uuid.NewSHA1(assignmentNamespace, []byte(name)).String()
 }
 
 var (
-	guidRE    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	roleDefRE = regexp.MustCompile(`(?i)^(/.*)?/providers/microsoft\.authorization/roledefinitions/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
 )
 
 // maxScope bounds the length of a scope.
 const maxScope = 2048
-
-// isGUID reports whether s is a GUID in its 8-4-4-4-12 hexadecimal form.
-func isGUID(s string) bool { return guidRE.MatchString(s) }
 
 // roleGUID returns the GUID at the end of a role definition's resource ID,
 // or "" when id is not one.

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 	"github.com/google/go-cmp/cmp"
@@ -151,7 +152,7 @@ func TestAssignmentsOfFiltersPrincipal(t *testing.T) {
 	everyone := []*armauthorization.RoleAssignment{
 		toSDK(guard.RoleAssignment{Scope: sub, ID: assignmentID(sub, AssignmentName(sub, contributor(subA), spOld)), RoleDefinitionID: contributor(subA), PrincipalID: spOld, PrincipalType: "ServicePrincipal"}),
 		toSDK(guard.RoleAssignment{Scope: sub, ID: assignmentID(sub, AssignmentName(sub, contributor(subA), other)), RoleDefinitionID: contributor(subA), PrincipalID: other, PrincipalType: "Group"}),
-		{ID: ptr(sub + "/providers/Microsoft.Authorization/roleAssignments/no-properties")},
+		{ID: to.Ptr(sub + "/providers/Microsoft.Authorization/roleAssignments/no-properties")},
 		nil,
 	}
 	srv := &fake.RoleAssignmentsServer{

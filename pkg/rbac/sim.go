@@ -15,9 +15,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/fake/server"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
@@ -289,7 +291,7 @@ func (s *Sim) fakeCreate(_ context.Context, scope, name string, params armauthor
 		errResp.SetResponseError(http.StatusBadRequest, "InvalidRequestContent")
 		return resp, errResp
 	}
-	if !isGUID(name) {
+	if !armid.IsGUID(name) {
 		errResp.SetResponseError(http.StatusBadRequest, "InvalidRoleAssignmentId")
 		return resp, errResp
 	}
@@ -353,20 +355,18 @@ func toSDK(a guard.RoleAssignment) *armauthorization.RoleAssignment {
 	name := a.ID[strings.LastIndex(a.ID, "/")+1:]
 	typ := "Microsoft.Authorization/roleAssignments"
 	p := &armauthorization.RoleAssignmentProperties{
-		Scope:            ptr(a.Scope),
-		RoleDefinitionID: ptr(a.RoleDefinitionID),
-		PrincipalID:      ptr(a.PrincipalID),
+		Scope:            to.Ptr(a.Scope),
+		RoleDefinitionID: to.Ptr(a.RoleDefinitionID),
+		PrincipalID:      to.Ptr(a.PrincipalID),
 	}
 	if a.PrincipalType != "" {
-		p.PrincipalType = (*armauthorization.PrincipalType)(ptr(a.PrincipalType))
+		p.PrincipalType = (*armauthorization.PrincipalType)(to.Ptr(a.PrincipalType))
 	}
 	if a.Condition != "" {
-		p.Condition = ptr(a.Condition)
+		p.Condition = to.Ptr(a.Condition)
 	}
 	if a.ConditionVersion != "" {
-		p.ConditionVersion = ptr(a.ConditionVersion)
+		p.ConditionVersion = to.Ptr(a.ConditionVersion)
 	}
-	return &armauthorization.RoleAssignment{ID: ptr(a.ID), Name: &name, Type: &typ, Properties: p}
+	return &armauthorization.RoleAssignment{ID: to.Ptr(a.ID), Name: &name, Type: &typ, Properties: p}
 }
-
-func ptr[T any](v T) *T { return &v }

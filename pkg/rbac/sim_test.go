@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/google/go-cmp/cmp"
 
@@ -108,7 +109,7 @@ func TestSimCreate(t *testing.T) {
 	name := "5f2b6a2e-0c41-4b8e-9d5a-7f0f8b3c2d11"
 	props := func(role, principal string) armauthorization.RoleAssignmentCreateParameters {
 		return armauthorization.RoleAssignmentCreateParameters{Properties: &armauthorization.RoleAssignmentProperties{
-			RoleDefinitionID: ptr(role), PrincipalID: ptr(principal),
+			RoleDefinitionID: to.Ptr(role), PrincipalID: to.Ptr(principal),
 		}}
 	}
 	tests := []struct {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/aksguard/aksguard/pkg/azclient"
 )
 
 // ServiceClientFromConnectionString returns a Table Storage client for a
@@ -17,7 +19,7 @@ func ServiceClientFromConnectionString(conn string, opts *aztables.ClientOptions
 	if conn == "" {
 		return nil, errors.New("table service client: empty connection string")
 	}
-	svc, err := aztables.NewServiceClientFromConnectionString(conn, opts)
+	svc, err := aztables.NewServiceClientFromConnectionString(conn, bounded(opts))
 	if err != nil {
 		return nil, errors.New("table service client: malformed connection string (AccountName, AccountKey or SharedAccessSignature, and TableEndpoint or EndpointSuffix expected)")
 	}
@@ -37,9 +39,20 @@ func ServiceClientFromEndpoint(endpoint string, cred azcore.TokenCredential, opt
 	if cred == nil {
 		return nil, errors.New("table service client: no credential")
 	}
-	svc, err := aztables.NewServiceClient(endpoint, cred, opts)
+	svc, err := aztables.NewServiceClient(endpoint, cred, bounded(opts))
 	if err != nil {
 		return nil, fmt.Errorf("table service client for %s: %w", endpoint, err)
 	}
 	return svc, nil
+}
+
+// bounded returns opts with the retry bounds every Azure client of the guard
+// shares (azclient.Retry), so a hung try cannot use up an invocation.
+func bounded(opts *aztables.ClientOptions) *aztables.ClientOptions {
+	var o aztables.ClientOptions
+	if opts != nil {
+		o = *opts
+	}
+	o.Retry = azclient.Retry(o.Retry)
+	return &o
 }

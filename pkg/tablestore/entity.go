@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -114,11 +115,7 @@ func fromObjectColumn[T any](column, s string) (*T, error) {
 func utf16Bytes(s string) int {
 	n := 0
 	for _, r := range s {
-		if r >= 0x10000 {
-			n += 4 // a surrogate pair
-		} else {
-			n += 2
-		}
+		n += 2 * max(utf16.RuneLen(r), 1) // an invalid rune is sent as U+FFFD
 	}
 	return n
 }

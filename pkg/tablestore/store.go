@@ -50,6 +50,14 @@ const (
 // characters, and keeps every name alphanumeric and starting with a letter.
 var validPrefix = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]{0,54})?$`)
 
+// CheckPrefix reports whether prefix makes valid table names.
+func CheckPrefix(prefix string) error {
+	if !validPrefix.MatchString(prefix) {
+		return fmt.Errorf("table prefix %q must be up to 55 letters and digits starting with a letter", prefix)
+	}
+	return nil
+}
+
 // New returns a Store on svc whose tables are prefix+"findings",
 // prefix+"jobs" and prefix+"audit". The prefix is empty or up to 55 letters
 // and digits starting with a letter, so that every table name is valid;
@@ -59,8 +67,8 @@ func New(svc *aztables.ServiceClient, prefix string) (*Store, error) {
 	if svc == nil {
 		return nil, errors.New("new table store: no service client")
 	}
-	if !validPrefix.MatchString(prefix) {
-		return nil, fmt.Errorf("new table store: table prefix %q must be up to 55 letters and digits starting with a letter", prefix)
+	if err := CheckPrefix(prefix); err != nil {
+		return nil, fmt.Errorf("new table store: %w", err)
 	}
 	s := &Store{svc: svc, tables: []string{prefix + findingsSuffix, prefix + jobsSuffix, prefix + auditSuffix}}
 	s.findings = svc.NewClient(s.tables[0])

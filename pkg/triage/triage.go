@@ -69,7 +69,7 @@ func Decode(data []byte) ([]guard.Event, error) {
 			}
 			out := make([]guard.Event, len(batch))
 			for i, raw := range batch {
-				out[i] = One(raw)
+				out[i] = oneEvent(raw)
 			}
 			return out, nil
 		}
@@ -92,10 +92,10 @@ func Decode(data []byte) ([]guard.Event, error) {
 				return nil, fmt.Errorf("event batch: %w", err)
 			}
 			for _, raw := range batch {
-				out = append(out, One(raw))
+				out = append(out, oneEvent(raw))
 			}
 		case '{':
-			out = append(out, One(v))
+			out = append(out, oneEvent(v))
 		default:
 			return nil, errors.New("event payload is neither a JSON object nor an array")
 		}
@@ -128,14 +128,16 @@ type wireRaw struct {
 	Data json.RawMessage `json:"data"`
 }
 
-// One decodes and triages a single event.
-func One(raw []byte) guard.Event {
+// oneEvent decodes and triages a single event, which says what is wrong
+// with it when it is not valid.
+func oneEvent(raw []byte) guard.Event {
 	ev, _ := one(raw)
 	return ev
 }
 
-// one is One that also returns the JSON syntax error, if any, so Decode can
-// tell a stream of several events from a broken one.
+// one decodes and triages a single event. It also returns the JSON syntax
+// error, if any, so Decode can tell a stream of several events from a
+// broken one; the event then says what is wrong.
 func one(raw []byte) (guard.Event, error) {
 	var w wire
 	err := json.Unmarshal(raw, &w)
@@ -215,8 +217,10 @@ func decodeData(data []byte) (*writeData, error) {
 
 // writeData is the SDK's ResourceWriteSuccessEventData without its
 // UnmarshalJSON method, which decodes through a map of raw messages and
-// re-scans every field: encoding/json fills the same fields in the one pass
-// that decodes the event, matching their names as the SDK's decoder does.
+// re-scans every field: encoding/json fills the top-level fields in the pass
+// that decodes the event (matching names case-insensitively, where the
+// SDK's decoder wants them exact; Event Grid sends them in camelCase).
+// Nested values such as authorization still go through the SDK's decoders.
 // ResourceDeleteSuccessEventData has the same fields and converts from it.
 type writeData azsystemevents.ResourceWriteSuccessEventData
 
