@@ -40,36 +40,35 @@ type Options struct {
 	// at most 1 MB, and the host sends it twice (the trigger value, JSON
 	// encoded as a string, and its data again in Metadata).
 	MaxBody int64
-	// Timeout bounds one RemediationJobs invocation's work, well under the
-	// host's functionTimeout. Default 2 minutes.
-	Timeout time.Duration
-	// EventTimeout bounds one ClusterEvents invocation: Event Grid waits 30
-	// seconds for an answer and delivers again after that. Default 20s.
-	EventTimeout time.Duration
-	Log          *slog.Logger
+	Log     *slog.Logger
 }
+
+// Time bounds of one invocation's work.
+const (
+	// jobTimeout bounds one RemediationJobs invocation, well under the
+	// host's functionTimeout.
+	jobTimeout = 2 * time.Minute
+	// eventTimeout bounds one ClusterEvents invocation: Event Grid waits 30
+	// seconds for an answer and delivers again after that.
+	eventTimeout = 20 * time.Second
+	// maxLogLines bounds the Logs of one answer; a batch of thousands of
+	// bad events would otherwise become thousands of host log entries.
+	maxLogLines = 50
+)
 
 // Server is the custom handler.
 type Server struct {
-	svc          Service
-	maxBody      int64
-	timeout      time.Duration
-	eventTimeout time.Duration
-	log          *slog.Logger
-	stats        Stats
+	svc     Service
+	maxBody int64
+	log     *slog.Logger
+	stats   stats
 }
 
 // New returns a Server that sends work to svc.
 func New(svc Service, o Options) *Server {
-	s := &Server{svc: svc, maxBody: o.MaxBody, timeout: o.Timeout, eventTimeout: o.EventTimeout, log: o.Log}
+	s := &Server{svc: svc, maxBody: o.MaxBody, log: o.Log}
 	if s.maxBody <= 0 {
 		s.maxBody = 4 << 20
-	}
-	if s.timeout <= 0 {
-		s.timeout = 2 * time.Minute
-	}
-	if s.eventTimeout <= 0 {
-		s.eventTimeout = 20 * time.Second
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -78,24 +77,24 @@ func New(svc Service, o Options) *Server {
 }
 
 // Stats returns the server's outcome counters.
-func (s *Server) Stats() map[string]int64 { return s.stats.Snapshot() }
+func (s *Server) Stats() map[string]int64 { return s.stats.snapshot() }
 
 // Handler routes the host's requests.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	// The host probes the port until anything answers.
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"service": "aksguard"})
+		s.answer(w, http.StatusOK, map[string]string{"service": "aksguard"})
 	})
 	// A ClusterEvents request that is not an invocation is answered 2xx:
 	// Event Grid would deliver it again for a day to no avail. A
 	// RemediationJobs one is refused, so Service Bus dead-letters the
 	// message after its deliveries and keeps it for a person to read.
-	mux.HandleFunc("POST /"+ClusterEvents, s.invoke(ClusterEvents, s.eventTimeout, http.StatusOK, s.clusterEvents))
-	mux.HandleFunc("POST /"+RemediationJobs, s.invoke(RemediationJobs, s.timeout, 0, s.remediationJobs))
+	mux.HandleFunc("POST /"+ClusterEvents, s.invoke(ClusterEvents, eventTimeout, http.StatusOK, s.clusterEvents))
+	mux.HandleFunc("POST /"+RemediationJobs, s.invoke(RemediationJobs, jobTimeout, 0, s.remediationJobs))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.stats.add("unknown", "not-found")
-		writeJSON(w, http.StatusNotFound, response{Logs: []string{fmt.Sprintf("no function at %s %s", r.Method, r.URL.Path)}})
+		s.answer(w, http.StatusNotFound, response{Logs: []string{fmt.Sprintf("no function at %s %s", r.Method, r.URL.Path)}})
 	})
 	return mux
 }
@@ -131,14 +130,14 @@ func (s *Server) invoke(function string, timeout time.Duration, badStatus int, h
 			}
 			s.stats.add(function, "bad-request")
 			log.Error("bad request", "status", status, "error", msg)
-			writeJSON(w, status, response{Logs: []string{msg}, ReturnValue: map[guard.Result]int{guard.ResultRejected: 1}})
+			s.answer(w, status, response{Logs: []string{msg}, ReturnValue: map[guard.Result]int{guard.ResultRejected: 1}})
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		res := handle(ctx, log, in)
 		log.Info("invocation done", "status", res.status, "duration_ms", time.Since(start).Milliseconds())
-		writeJSON(w, res.status, response{Outputs: map[string]any{}, Logs: res.logs, ReturnValue: res.value})
+		s.answer(w, res.status, response{Outputs: map[string]any{}, Logs: capLogs(res.logs), ReturnValue: res.value})
 	}
 }
 
@@ -160,11 +159,11 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 func (s *Server) clusterEvents(ctx context.Context, log *slog.Logger, in invocation) result {
 	raw, err := in.binding(eventBinding)
 	if err != nil {
-		return s.reject(log, ClusterEvents, "invalid event: "+err.Error())
+		return s.rejectEvent(log, "invalid event: "+err.Error())
 	}
 	events, err := triage.Decode(raw)
 	if err != nil {
-		return s.reject(log, ClusterEvents, "invalid event: "+err.Error())
+		return s.rejectEvent(log, "invalid event: "+err.Error())
 	}
 	res := result{status: http.StatusOK}
 	counts := map[guard.Result]int{}
@@ -202,7 +201,13 @@ func (s *Server) clusterEvents(ctx context.Context, log *slog.Logger, in invocat
 func (s *Server) remediationJobs(ctx context.Context, log *slog.Logger, in invocation) result {
 	m, err := decodeMessage(in)
 	if err != nil {
-		return s.reject(log, RemediationJobs, "invalid message: "+err.Error())
+		// Refused, not completed: Service Bus delivers it again and then
+		// dead-letters it, where a person can read it; a 2xx would drop
+		// what may be a job's only pending step.
+		s.stats.add(RemediationJobs, string(guard.ResultRejected))
+		msg := "invalid message: " + err.Error()
+		log.Error("message refused; Service Bus dead-letters it after its deliveries", "error", msg)
+		return result{status: http.StatusBadRequest, logs: []string{msg}, value: map[guard.Result]int{guard.ResultRejected: 1}}
 	}
 	log = log.With("message_id", m.ID, "delivery_count", in.meta("DeliveryCount"), "cluster_id", m.Cluster.String(), "job_id", m.JobID)
 	out, err := s.svc.HandleMessage(ctx, m)
@@ -242,6 +247,11 @@ func decodeMessage(in invocation) (guard.Message, error) {
 		return guard.Message{}, err
 	}
 	m := guard.Message{ID: in.meta("MessageId"), Kind: b.Kind, Cluster: id, JobID: b.JobID, Seq: b.Seq, Reason: b.Reason}
+	if m.ID == "" {
+		// Retries derive their ids from it; without one they would collide
+		// under duplicate detection.
+		return guard.Message{}, errors.New("no MessageId in the trigger metadata")
+	}
 	switch m.Kind {
 	case guard.MessageJob, guard.MessageEvaluate:
 	default:
@@ -250,22 +260,32 @@ func decodeMessage(in invocation) (guard.Message, error) {
 	return m, nil
 }
 
-// reject answers a permanently bad input with 2xx, so the host does not
-// deliver it again, after logging and counting it.
-func (s *Server) reject(log *slog.Logger, function, msg string) result {
-	s.stats.add(function, string(guard.ResultRejected))
+// rejectEvent answers an event that can never be handled with 2xx, so
+// Event Grid does not deliver it again for a day, after logging and
+// counting it.
+func (s *Server) rejectEvent(log *slog.Logger, msg string) result {
+	s.stats.add(ClusterEvents, string(guard.ResultRejected))
 	log.Warn("input rejected", "error", msg)
 	return result{status: http.StatusOK, logs: []string{msg}, value: map[guard.Result]int{guard.ResultRejected: 1}}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// answer writes v as the JSON answer to the host.
+func (s *Server) answer(w http.ResponseWriter, status int, v any) {
 	// The host parses the answer as JSON; say so, or Go sniffs text/plain.
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if err := json.NewEncoder(w).Encode(v); err != nil {
-		// The host is gone; nothing more to tell it.
-		return
+		s.log.Debug("answer not delivered; the host is gone", "error", err)
 	}
+}
+
+// capLogs keeps the first maxLogLines lines and says how many it left out;
+// every line is also in the handler's own log.
+func capLogs(logs []string) []string {
+	if len(logs) <= maxLogLines {
+		return logs
+	}
+	return append(logs[:maxLogLines:maxLogLines], fmt.Sprintf("… and %d more lines in the handler's log", len(logs)-maxLogLines))
 }
 
 // Serve runs the handler on l until ctx is done, then shuts down
@@ -275,7 +295,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
-		WriteTimeout:      max(s.timeout, s.eventTimeout) + 30*time.Second,
+		WriteTimeout:      max(jobTimeout, eventTimeout) + 30*time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}

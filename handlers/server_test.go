@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,10 +103,12 @@ func TestBadRequests(t *testing.T) {
 		{"wrong method", "GET", "/ClusterEvents", nil, http.StatusNotFound, "no function at GET /ClusterEvents"},
 		{"missing binding", "POST", "/ClusterEvents", []byte(`{"Data":{"req":{}},"Metadata":{}}`), http.StatusOK, `Data has no "event" binding`},
 		{"trigger value not JSON", "POST", "/ClusterEvents", envelope(t, eventBinding, []byte("hello"), asString, nil), http.StatusOK, "invalid event: event payload is not valid JSON"},
-		{"message body not a message", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`[1]`), asString, nil), http.StatusOK, "invalid message: body is not a queue message"},
-		{"message without a cluster", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`{"hello":1}`), asString, nil), http.StatusOK, `invalid message: resource ID ""`},
-		{"message with a bad cluster", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`{"kind":"job","clusterId":"/subscriptions/x","jobId":"j"}`), asString, nil), http.StatusOK, "invalid message: resource ID"},
-		{"message of unknown kind", "POST", "/RemediationJobs", envelope(t, messageBinding, []byte(`{"kind":"reboot","clusterId":"`+spCluster+`"}`), asString, nil), http.StatusOK, `unknown message kind "reboot"`},
+		// A bad message is refused too, so it ends in the dead-letter queue.
+		{"message body not a message", "POST", "/RemediationJobs", message(t, `[1]`, "m1"), http.StatusBadRequest, "invalid message: body is not a queue message"},
+		{"message without a cluster", "POST", "/RemediationJobs", message(t, `{"hello":1}`, "m2"), http.StatusBadRequest, `invalid message: resource ID ""`},
+		{"message with a bad cluster", "POST", "/RemediationJobs", message(t, `{"kind":"job","clusterId":"/subscriptions/x","jobId":"j"}`, "m3"), http.StatusBadRequest, "invalid message: resource ID"},
+		{"message of unknown kind", "POST", "/RemediationJobs", message(t, `{"kind":"reboot","clusterId":"`+spCluster+`"}`, "m4"), http.StatusBadRequest, `unknown message kind "reboot"`},
+		{"message without a MessageId", "POST", "/RemediationJobs", message(t, `{"kind":"job","clusterId":"`+spCluster+`","jobId":"j"}`, ""), http.StatusBadRequest, "no MessageId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,9 +119,37 @@ func TestBadRequests(t *testing.T) {
 		})
 	}
 	want := map[string]int64{"ClusterEvents/bad-request": 2, "RemediationJobs/bad-request": 2, "unknown/not-found": 2,
-		"ClusterEvents/rejected": 2, "RemediationJobs/rejected": 4}
+		"ClusterEvents/rejected": 2, "RemediationJobs/rejected": 5}
 	if diff := cmp.Diff(want, r.srv.Stats()); diff != "" {
 		t.Errorf("Stats() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// message is a RemediationJobs invocation of body, with id as its
+// MessageId unless id is empty.
+func message(t *testing.T, body, id string) []byte {
+	t.Helper()
+	meta := map[string]any{"DeliveryCount": "1"}
+	if id != "" {
+		meta["MessageId"] = strconv.Quote(id)
+	}
+	return envelope(t, messageBinding, []byte(body), asString, meta)
+}
+
+// TestLogsAreBounded: a batch of many bad events is answered with a bounded
+// Logs (each line becomes a host log entry), every event still counted.
+func TestLogsAreBounded(t *testing.T) {
+	r := newRig(t)
+	var events []string
+	for i := range 120 {
+		events = append(events, fmt.Sprintf(`{"id":"bad-%d"}`, i))
+	}
+	got := r.post(ClusterEvents, envelope(t, eventBinding, []byte("["+strings.Join(events, ",")+"]"), asString, nil))
+	if got.Status != http.StatusOK || got.ReturnValue["rejected"] != 120 {
+		t.Fatalf("POST ClusterEvents = %d %v, want 200 with 120 rejected", got.Status, got.ReturnValue)
+	}
+	if len(got.Logs) != maxLogLines+1 || !strings.Contains(got.Logs[maxLogLines], "and 70 more lines") {
+		t.Errorf("Logs = %d lines ending %q, want %d and a line saying 70 more", len(got.Logs), got.Logs[len(got.Logs)-1], maxLogLines+1)
 	}
 }
 

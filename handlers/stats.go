@@ -5,13 +5,13 @@ import (
 	"sync"
 )
 
-// Stats counts outcomes per function, for logs, the demo and tests.
-type Stats struct {
+// stats counts outcomes per function, for logs, the demo and tests.
+type stats struct {
 	mu     sync.Mutex
 	counts map[string]int64
 }
 
-func (s *Stats) add(function, result string) {
+func (s *stats) add(function, result string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.counts == nil {
@@ -20,9 +20,9 @@ func (s *Stats) add(function, result string) {
 	s.counts[function+"/"+result]++
 }
 
-// Snapshot returns the counts keyed "<function>/<result>", for example
+// snapshot returns the counts keyed "<function>/<result>", for example
 // "ClusterEvents/flagged" or "RemediationJobs/retry".
-func (s *Stats) Snapshot() map[string]int64 {
+func (s *stats) snapshot() map[string]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.counts)

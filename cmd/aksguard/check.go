@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -56,14 +55,7 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		lines = append(lines, l)
 	}
 	if output == "json" {
-		enc := json.NewEncoder(stdout)
-		for _, l := range lines {
-			if err := enc.Encode(l); err != nil {
-				fmt.Fprintln(stderr, "aksguard check:", err)
-				return exitUsage
-			}
-		}
-		return code
+		return writeJSONLines(stdout, stderr, "check", lines, code)
 	}
 	printCheckTable(stdout, lines)
 	return code

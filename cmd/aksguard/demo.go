@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/aksguard/aksguard/pkg/demo"
 	"github.com/aksguard/aksguard/pkg/guard"
-	"github.com/aksguard/aksguard/pkg/tablestore"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
@@ -51,19 +51,14 @@ func demoStore(ctx context.Context, getenv env) (guard.Store, string, error) {
 	if conn == "" && endpoint == "" {
 		return nil, "memory", nil
 	}
-	svc, err := tablestore.ServiceClientFromConnectionString(conn, nil)
+	var cred azcore.TokenCredential
 	if conn == "" {
-		cred, cerr := azidentity.NewDefaultAzureCredential(nil)
-		if cerr != nil {
-			return nil, "", fmt.Errorf("credential for %s: %w", endpoint, cerr)
+		var err error
+		if cred, err = azidentity.NewDefaultAzureCredential(nil); err != nil {
+			return nil, "", fmt.Errorf("credential for %s: %w", endpoint, err)
 		}
-		svc, err = tablestore.ServiceClientFromEndpoint(endpoint, cred, nil)
 	}
-	if err != nil {
-		return nil, "", err
-	}
-	prefix := "demo" + time.Now().UTC().Format("20060102150405")
-	store, err := tablestore.New(svc, prefix)
+	store, err := openTables(conn, endpoint, cred, "demo"+time.Now().UTC().Format("20060102150405"))
 	if err != nil {
 		return nil, "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -109,41 +110,45 @@ func (o *outputFlag) Set(v string) error {
 	return nil
 }
 
-// readInput reads the one FILE argument, or stdin for "-".
+// readInput reads the one FILE argument, or stdin for "-". It returns the
+// input and the name messages give it.
 func readInput(name string, args []string, stdin io.Reader) ([]byte, string, error) {
 	if len(args) != 1 {
 		return nil, "", fmt.Errorf("%s: want one FILE argument or - for stdin, got %d arguments", name, len(args))
 	}
-	if args[0] == "-" {
-		b, err := io.ReadAll(io.LimitReader(stdin, maxInput+1))
+	in, src := stdin, "stdin"
+	if args[0] != "-" {
+		f, err := os.Open(args[0])
 		if err != nil {
-			return nil, "stdin", fmt.Errorf("%s: read stdin: %w", name, err)
+			return nil, args[0], fmt.Errorf("%s: %w", name, err)
 		}
-		if len(b) > maxInput {
-			return nil, "stdin", fmt.Errorf("%s: stdin: input exceeds %d MiB", name, maxInput>>20)
-		}
-		b, err = text(b)
-		if err != nil {
-			return nil, "stdin", fmt.Errorf("%s: stdin: %w", name, err)
-		}
-		return b, "stdin", nil
+		defer f.Close()
+		in, src = f, args[0]
 	}
-	f, err := os.Open(args[0])
+	b, err := io.ReadAll(io.LimitReader(in, maxInput+1))
 	if err != nil {
-		return nil, args[0], fmt.Errorf("%s: %w", name, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxInput+1))
-	if err != nil {
-		return nil, args[0], fmt.Errorf("%s: read %s: %w", name, args[0], err)
+		return nil, src, fmt.Errorf("%s: read %s: %w", name, src, err)
 	}
 	if len(b) > maxInput {
-		return nil, args[0], fmt.Errorf("%s: %s: input exceeds %d MiB", name, args[0], maxInput>>20)
+		return nil, src, fmt.Errorf("%s: %s: input exceeds %d MiB", name, src, maxInput>>20)
 	}
 	if b, err = text(b); err != nil {
-		return nil, args[0], fmt.Errorf("%s: %s: %w", name, args[0], err)
+		return nil, src, fmt.Errorf("%s: %s: %w", name, src, err)
 	}
-	return b, args[0], nil
+	return b, src, nil
+}
+
+// writeJSONLines prints one JSON object per line and returns code, or
+// exitUsage when stdout cannot be written.
+func writeJSONLines[T any](stdout, stderr io.Writer, command string, lines []T, code int) int {
+	enc := json.NewEncoder(stdout)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			fmt.Fprintf(stderr, "aksguard %s: %v\n", command, err)
+			return exitUsage
+		}
+	}
+	return code
 }
 
 // text returns input as UTF-8 without a byte-order mark: Windows tools

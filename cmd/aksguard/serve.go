@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
 	"github.com/aksguard/aksguard/handlers"
 	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/eventgrid"
@@ -49,8 +52,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		log.Error("server stopped", "error", err)
 		return 1
 	}
-	log.Info("stopped")
+	log.Info("stopped", "outcomes", srv.Stats())
 	return exitOK
+}
+
+// openTables is the Table Storage store: by connection string (Azurite or
+// an account key) when one is given, else at endpoint with cred.
+func openTables(conn, endpoint string, cred azcore.TokenCredential, prefix string) (*tablestore.Store, error) {
+	var svc *aztables.ServiceClient
+	var err error
+	if conn != "" {
+		svc, err = tablestore.ServiceClientFromConnectionString(conn, nil)
+	} else {
+		svc, err = tablestore.ServiceClientFromEndpoint(endpoint, cred, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return tablestore.New(svc, prefix)
 }
 
 // wire builds the handler from the Azure adapters. Nothing connects yet:
@@ -60,14 +79,7 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("credential: %w", err)
 	}
-	svc, err := tablestore.ServiceClientFromConnectionString(cfg.tablesConn, nil)
-	if cfg.tablesConn == "" {
-		svc, err = tablestore.ServiceClientFromEndpoint(cfg.tablesURL, cred, nil)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := tablestore.New(svc, cfg.tablePrefix)
+	store, err := openTables(cfg.tablesConn, cfg.tablesURL, cred, cfg.tablePrefix)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -49,9 +48,7 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	selfIDs := splitList(*self)
 	lines := make([]triageLine, 0, len(events))
 	for _, ev := range events {
-		if ev.Action != guard.ActionIgnore && ev.Actor.Is(selfIDs) {
-			ev.Action, ev.Reason = guard.ActionIgnore, "caused by the guard's own identity"
-		}
+		ev = guard.IgnoreSelf(ev, selfIDs)
 		l := triageLine{EventID: ev.ID, EventType: ev.Type, Schema: ev.Schema, Time: triage.Stamp(ev.Time), Operation: ev.Operation,
 			Resource: ev.Resource, ClusterID: ev.Cluster.String(), Action: ev.Action, Reason: ev.Reason, Invalid: ev.Invalid}
 		if !ev.Actor.IsZero() {
@@ -60,14 +57,7 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		lines = append(lines, l)
 	}
 	if output == "json" {
-		enc := json.NewEncoder(stdout)
-		for _, l := range lines {
-			if err := enc.Encode(l); err != nil {
-				fmt.Fprintln(stderr, "aksguard triage:", err)
-				return exitUsage
-			}
-		}
-		return exitOK
+		return writeJSONLines(stdout, stderr, "triage", lines, exitOK)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tACTION\tCLUSTER\tREASON")

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -72,7 +71,7 @@ type run struct {
 	clock  *clock
 	host   *host
 	srv    *handlers.Server
-	events int
+	events int // events built so far, for their ids
 }
 
 // directoryData is what the fleet file says about Entra ID and RBAC.
@@ -161,38 +160,34 @@ func (r *run) summary(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list jobs: %w", err)
 	}
-	byKey := map[string]guard.Finding{}
-	for _, f := range findings {
-		byKey[f.Cluster.Key()] = f
-	}
 	jobByID := map[string]guard.Job{}
 	for _, j := range jobs {
 		jobByID[j.ID] = j
 	}
-	var states []ClusterState
+	// Every cluster of the fleet, and the deleted ones, which left the
+	// fleet but keep their records.
+	byID := map[string]*ClusterState{}
 	for _, raw := range r.fleet.IDs() {
 		id, err := armid.ParseCluster(raw)
 		if err != nil {
 			return err
 		}
-		st := ClusterState{ClusterID: id.String(), Name: id.Name, Finding: "none", Job: "none"}
-		if f, ok := byKey[id.Key()]; ok {
-			st.Verdict, st.Finding, st.JobID = f.Verdict, string(f.State), f.JobID
-			if j, ok := jobByID[f.JobID]; ok {
-				st.Job, st.Outcome = string(j.State), j.Outcome
-			}
-		}
-		states = append(states, st)
+		byID[id.String()] = &ClusterState{ClusterID: id.String(), Name: id.Name, Finding: "none", Job: "none"}
 	}
-	// Deleted clusters leave the fleet but keep their records.
 	for _, f := range findings {
-		if !slices.ContainsFunc(states, func(s ClusterState) bool { return s.ClusterID == f.Cluster.String() }) {
-			st := ClusterState{ClusterID: f.Cluster.String(), Name: f.Cluster.Name, Verdict: f.Verdict, Finding: string(f.State), Job: "none", JobID: f.JobID}
-			if j, ok := jobByID[f.JobID]; ok {
-				st.Job, st.Outcome = string(j.State), j.Outcome
-			}
-			states = append(states, st)
+		st, ok := byID[f.Cluster.String()]
+		if !ok {
+			st = &ClusterState{ClusterID: f.Cluster.String(), Name: f.Cluster.Name, Job: "none"}
+			byID[st.ClusterID] = st
 		}
+		st.Verdict, st.Finding, st.JobID = f.Verdict, string(f.State), f.JobID
+		if j, ok := jobByID[f.JobID]; ok {
+			st.Job, st.Outcome = string(j.State), j.Outcome
+		}
+	}
+	states := make([]ClusterState, 0, len(byID))
+	for _, st := range byID {
+		states = append(states, *st)
 	}
 	sort.Slice(states, func(i, j int) bool { return states[i].Name < states[j].Name })
 	if r.o.JSON {
@@ -249,13 +244,17 @@ func (r *run) totals() error {
 	sort.Strings(alerts)
 	stats := r.srv.Stats()
 	var outcomes []string
+	delivered := int64(0)
 	for k, n := range stats {
 		outcomes = append(outcomes, fmt.Sprintf("%s=%d", k, n))
+		if strings.HasPrefix(k, handlers.ClusterEvents+"/") {
+			delivered += n
+		}
 	}
 	sort.Strings(outcomes)
 	w := r.o.Timeline
 	fmt.Fprintf(w, "\nTotals: %d ARM cluster reads for %d events; %d cluster updates (PUT); %d role assignments created; %d queue messages sent; %d dead-lettered\n",
-		r.fleet.Calls("Get"), r.events+1, r.fleet.Calls("BeginCreateOrUpdate"), r.roles.Calls("Create"), len(r.queue.Sent()), len(r.host.dead))
+		r.fleet.Calls("Get"), delivered, r.fleet.Calls("BeginCreateOrUpdate"), r.roles.Calls("Create"), len(r.queue.Sent()), len(r.host.dead))
 	fmt.Fprintf(w, "Alerts: %s\n", strings.Join(alerts, ", "))
 	fmt.Fprintf(w, "Outcomes: %s\n", strings.Join(outcomes, ", "))
 	return nil

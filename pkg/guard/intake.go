@@ -60,17 +60,26 @@ func eventCause(ev Event) cause {
 	return cause{id: ev.ID, what: what, at: ev.Time, actor: ev.Actor, source: src}
 }
 
+// IgnoreSelf marks an event the guard's own identity caused (self lists
+// its object and client ids) as one to ignore: the guard's own writes never
+// cause new work.
+func IgnoreSelf(ev Event, self []string) Event {
+	if !ev.Invalid && ev.Action != ActionIgnore && ev.Actor.Is(self) {
+		ev.Action, ev.Reason = ActionIgnore, "caused by the guard's own identity"
+	}
+	return ev
+}
+
 // HandleEvent applies one triaged event. It returns an error only when the
 // event should be delivered again (a transient failure); everything else,
 // including bad input, is an Outcome.
 func (s *Service) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
+	ev = IgnoreSelf(ev, s.self)
 	switch {
 	case ev.Invalid:
 		return Outcome{Result: ResultRejected, Detail: ev.Reason}, nil
 	case ev.Action == ActionIgnore:
 		return Outcome{Result: ResultIgnored, Cluster: ev.Cluster, Detail: ev.Reason}, nil
-	case ev.Actor.Is(s.self):
-		return Outcome{Result: ResultIgnored, Cluster: ev.Cluster, Detail: "caused by the guard's own identity"}, nil
 	}
 	switch ev.Action {
 	case ActionEvaluate, ActionApprovalCheck:
