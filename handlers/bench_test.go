@@ -13,11 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/aksguard/aksguard/pkg/aks"
-	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
-	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
@@ -26,28 +23,17 @@ import (
 // queue and alert sink, logging JSON as serve does (to io.Discard, so the
 // cost of formatting the log lines is measured, not that of a terminal).
 type benchRig struct {
-	fleet   *aks.Fleet
-	clock   *clock
+	*rig
 	handler http.Handler
 }
 
 func newBenchRig(b *testing.B) *benchRig {
 	b.Helper()
-	fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(b, "aks_get_sp_realguid_sdknet_recording.json")))
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := &benchRig{fleet: fleet, clock: &clock{now: t0}}
-	directory := graph.NewSim()
-	b.Cleanup(directory.Close)
-	svc, err := guard.New(guard.Config{Clusters: fleet.Client(), Store: memory.NewStore(), Queue: memory.NewQueue(),
-		Alerts: &memory.Alerts{}, Now: r.clock.Now, Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"},
-		Directory: directory.Client(), Roles: rbac.NewSim().Client()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.handler = New(svc, Options{Log: slog.New(slog.NewJSONHandler(io.Discard, nil))}).Handler()
-	return r
+	r := newRig(b, func(o *Options, c *guard.Config) {
+		o.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+		c.Store = memory.NewStore() // the intake's own cost, without storage round trips
+	})
+	return &benchRig{rig: r, handler: r.srv.Handler()}
 }
 
 // serve hands one ClusterEvents invocation to the handler, with no network.

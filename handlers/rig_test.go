@@ -19,6 +19,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/memory"
 	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/sampletest"
+	"github.com/aksguard/aksguard/pkg/storetest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
 )
 
@@ -40,10 +41,11 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 
-// rig is the handler on a real HTTP server, over the simulated fleet and
-// the in-memory store, queue and alert sink.
+// rig is the handler on a real HTTP server, over the simulated fleet, the
+// in-memory queue and alert sink, and a store: Table Storage on Azurite
+// when scripts/test.sh runs one, else the in-memory store.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	fleet  *aks.Fleet
 	store  guard.Store
 	queue  *memory.Queue
@@ -56,22 +58,25 @@ type rig struct {
 
 type rigOption func(*Options, *guard.Config)
 
-func newRig(t *testing.T, opts ...rigOption) *rig {
+func newRig(t testing.TB, opts ...rigOption) *rig {
 	t.Helper()
 	fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(t,
 		"aks_get_sp_realguid_sdknet_recording.json", "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{t: t, fleet: fleet, store: memory.NewStore(), queue: memory.NewQueue(), alerts: &memory.Alerts{},
+	r := &rig{t: t, fleet: fleet, queue: memory.NewQueue(), alerts: &memory.Alerts{},
 		clock: &clock{now: t0}, logs: &syncBuffer{}}
 	directory := graph.NewSim()
 	t.Cleanup(directory.Close)
-	cfg := guard.Config{Clusters: fleet.Client(), Store: r.store, Queue: r.queue, Alerts: r.alerts, Now: r.clock.Now,
+	cfg := guard.Config{Clusters: fleet.Client(), Queue: r.queue, Alerts: r.alerts, Now: r.clock.Now,
 		Directory: directory.Client(), Roles: rbac.NewSim().Client(), Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}}
 	o := Options{Log: slog.New(slog.NewJSONHandler(r.logs, nil))}
 	for _, opt := range opts {
 		opt(&o, &cfg)
+	}
+	if cfg.Store == nil {
+		cfg.Store = storetest.Store(t)
 	}
 	r.store = cfg.Store
 	svc, err := guard.New(cfg)

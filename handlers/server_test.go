@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,7 +227,10 @@ func TestBurstIsIdempotent(t *testing.T) {
 		}
 	}
 	id := mustCluster(t, spCluster)
-	findings, _ := r.store.Findings(t.Context())
+	findings, err := r.store.Findings(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(findings) != 1 || findings[0].State != guard.FindingOpen {
 		t.Errorf("findings = %+v, want one open", findings)
 	}
@@ -332,7 +336,7 @@ func TestInvocationIDIsLogged(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line is not JSON: %q", line)
 		}
-		if rec["invocation_id"] == "inv-42" && rec["event_id"] == "e1" && rec["cluster_id"] != "" && rec["result"] == "flagged" {
+		if rec["invocation_id"] == "inv-42" && rec["event_id"] == "e1" && rec["cluster_id"] == mustCluster(t, spCluster).String() && rec["result"] == "flagged" {
 			found = true
 		}
 	}
@@ -341,8 +345,25 @@ func TestInvocationIDIsLogged(t *testing.T) {
 	}
 }
 
+// gatedClusters holds every cluster read until release is closed, after
+// saying on entered that one began.
+type gatedClusters struct {
+	guard.Clusters
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (g *gatedClusters) GetCluster(ctx context.Context, id guard.ClusterID) (guard.Cluster, error) {
+	g.once.Do(func() { close(g.entered) })
+	<-g.release
+	return g.Clusters.GetCluster(ctx, id)
+}
+
+// TestServeShutsDownGracefully: a stop signal lets the invocation in flight
+// finish and answer before Serve returns.
 func TestServeShutsDownGracefully(t *testing.T) {
-	r := newRig(t)
+	gate := &gatedClusters{entered: make(chan struct{}), release: make(chan struct{})}
+	r := newRig(t, func(_ *Options, c *guard.Config) { gate.Clusters = c.Clusters; c.Clusters = gate })
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -350,13 +371,29 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.srv.Serve(ctx, l, 5*time.Second) }()
-	resp, err := http.Post("http://"+l.Addr().String()+"/ClusterEvents", "application/json",
-		bytes.NewReader(envelope(t, eventBinding, triagetest.JSON(t, triagetest.Spec{ID: "e1", Operation: opWrite, Resource: spCluster, Time: t0}), asObject, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	answered := make(chan int, 1)
+	go func() {
+		resp, err := http.Post("http://"+l.Addr().String()+"/ClusterEvents", "application/json",
+			bytes.NewReader(envelope(t, eventBinding, triagetest.JSON(t, triagetest.Spec{ID: "e1", Operation: opWrite, Resource: spCluster, Time: t0}), asObject, nil)))
+		if err != nil {
+			t.Errorf("the invocation in flight was cut: %v", err)
+			answered <- 0
+			return
+		}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	<-gate.entered // the invocation is reading the cluster
 	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve() returned (%v) while an invocation was running", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(gate.release)
+	if status := <-answered; status != http.StatusOK {
+		t.Errorf("the invocation in flight answered %d, want 200", status)
+	}
 	select {
 	case err := <-done:
 		if err != nil {

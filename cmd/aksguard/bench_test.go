@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -113,36 +112,19 @@ func benchBuild(b *testing.B) string {
 	return bin
 }
 
-// benchEnv is the smallest environment serve starts with. It is built from
-// nothing, so IDENTITY_ENDPOINT and the developer's AZURE_* variables are
-// not set, and HOME and AZURE_CONFIG_DIR are an empty directory: the
-// credential serve builds is the developer one, and it reads no sign-in.
-// The Table Storage connection string is Azurite's well-known development
-// account on a port where nothing listens; serve connects to nothing at
-// start.
+// benchEnv is the smallest environment serve starts with: serveEnv, and
+// nothing from this process besides PATH, so IDENTITY_ENDPOINT and the
+// developer's AZURE_* variables are not set, and HOME and AZURE_CONFIG_DIR
+// are an empty directory: the credential serve builds is the developer
+// one, and it reads no sign-in. serve connects to nothing at start.
 func benchEnv(b *testing.B) []string {
 	b.Helper()
 	home := b.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "AZURE_CONFIG_DIR=" + filepath.Join(home, ".azure")}
+	for k, v := range serveEnv(freePort(b)) {
+		env = append(env, k+"="+v)
 	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	if err := l.Close(); err != nil {
-		b.Fatal(err)
-	}
-	return []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + home,
-		"AZURE_CONFIG_DIR=" + filepath.Join(home, ".azure"),
-		envPort + "=" + port,
-		envTablesConn + "=DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
-			"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-			"TableEndpoint=http://127.0.0.1:1/devstoreaccount1;",
-		envServiceBus + "=example.servicebus.windows.net",
-		envAlertsURL + "=https://example.westeurope-1.eventgrid.azure.net/api/events",
-		envPrincipalID + "=9a3c2b1d-7e6f-4a5b-8c9d-0e1f2a3b4c5d",
-	}
+	return env
 }
 
 // benchProc is one running `aksguard serve`.

@@ -69,16 +69,6 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	return p
 }
 
-// sampleMap returns a sample holding one cluster as a JSON object.
-func sampleMap(t *testing.T, name string) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(sampletest.Read(t, name), &m); err != nil {
-		t.Fatalf("sample %s: %v", name, err)
-	}
-	return m
-}
-
 func mustJSON(t *testing.T, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -194,70 +184,27 @@ func TestCheckSamples(t *testing.T) {
 	}
 }
 
-// flatten turns an ARM body into what `az aks show -o json` prints: the
-// fields of "properties" at the top level, and the resource group added.
-func flatten(m map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		if k != "properties" {
-			out[k] = v
-		}
-	}
-	if p, ok := m["properties"].(map[string]any); ok {
-		for k, v := range p {
-			out[k] = v
-		}
-	}
-	if id, ok := m["id"].(string); ok {
-		if parts := strings.Split(id, "/"); len(parts) > 4 {
-			out["resourceGroup"] = parts[4]
-		}
-	}
-	if _, ok := out["identity"]; !ok {
-		out["identity"] = nil
-	}
-	return out
-}
-
-// graphRow turns an ARM body into a row of `az graph query` output, which
-// spells the type in lower case and adds columns of its own.
-func graphRow(m map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range m {
-		out[k] = v
-	}
-	out["type"] = strings.ToLower(m["type"].(string))
-	parts := strings.Split(m["id"].(string), "/")
-	out["subscriptionId"], out["resourceGroup"] = parts[2], parts[4]
-	out["tenantId"] = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-	out["kind"], out["managedBy"], out["plan"], out["zones"], out["extendedLocation"] = "", "", nil, nil, nil
-	if _, ok := out["identity"]; !ok {
-		out["identity"] = nil
-	}
-	return out
-}
-
 func TestCheckShapes(t *testing.T) {
-	sp, msi := sampleMap(t, spSample), sampleMap(t, msiSample)
+	sp, msi := sampletest.Map(t, spSample), sampletest.Map(t, msiSample)
 
-	mixed := sampleMap(t, msiSample)
+	mixed := sampletest.Map(t, msiSample)
 	mixed["properties"].(map[string]any)["servicePrincipalProfile"] = map[string]any{"clientId": spGUID}
 	mixedWant := msiCluster
 	mixedWant.Verdict, mixedWant.Compliant = "mixed", false
 	mixedWant.Reasons = []string{"identity.type is SystemAssigned", "servicePrincipalProfile.clientId is " + spGUID + ", not msi"}
 
-	unknown := sampleMap(t, spSample)
+	unknown := sampletest.Map(t, spSample)
 	delete(unknown["properties"].(map[string]any), "servicePrincipalProfile")
 	unknownWant := spCluster
 	unknownWant.Verdict, unknownWant.Reasons = "unknown", []string{"no identity and no servicePrincipalProfile"}
 
 	graph := map[string]any{
 		"count":         2,
-		"data":          []any{graphRow(sp), graphRow(msi)},
+		"data":          []any{sampletest.GraphRow(sp), sampletest.GraphRow(msi)},
 		"skip_token":    nil,
 		"total_records": 2,
 	}
-	spRow, msiRow := graphRow(sp), graphRow(msi)
+	spRow, msiRow := sampletest.GraphRow(sp), sampletest.GraphRow(msi)
 	table := map[string]any{
 		"totalRecords": 2,
 		"count":        2,
@@ -286,13 +233,13 @@ func TestCheckShapes(t *testing.T) {
 		want     []checkOut
 		wantCode int
 	}{
-		{"az aks show", "show.json", mustJSON(t, flatten(sp)), []checkOut{spCluster}, exitFindings},
-		{"az aks show, managed identity", "show.json", mustJSON(t, flatten(msi)), []checkOut{msiCluster}, exitOK},
-		{"az aks list", "list.json", mustJSON(t, []any{flatten(sp), flatten(msi)}), []checkOut{spCluster, msiCluster}, exitFindings},
-		{"az aks list, all compliant", "list.json", mustJSON(t, []any{flatten(msi), flatten(msi)}), []checkOut{msiCluster, msiCluster}, exitOK},
+		{"az aks show", "show.json", mustJSON(t, sampletest.AzShow(sp)), []checkOut{spCluster}, exitFindings},
+		{"az aks show, managed identity", "show.json", mustJSON(t, sampletest.AzShow(msi)), []checkOut{msiCluster}, exitOK},
+		{"az aks list", "list.json", mustJSON(t, []any{sampletest.AzShow(sp), sampletest.AzShow(msi)}), []checkOut{spCluster, msiCluster}, exitFindings},
+		{"az aks list, all compliant", "list.json", mustJSON(t, []any{sampletest.AzShow(msi), sampletest.AzShow(msi)}), []checkOut{msiCluster, msiCluster}, exitOK},
 		{"list response", "value.json", mustJSON(t, map[string]any{"value": []any{sp, msi}}), []checkOut{spCluster, msiCluster}, exitFindings},
 		{"az graph query", "graph.json", mustJSON(t, graph), []checkOut{spCluster, msiCluster}, exitFindings},
-		{"Resource Graph rows alone", "rows.json", mustJSON(t, []any{graphRow(msi)}), []checkOut{msiCluster}, exitOK},
+		{"Resource Graph rows alone", "rows.json", mustJSON(t, []any{sampletest.GraphRow(msi)}), []checkOut{msiCluster}, exitOK},
 		{"Resource Graph table", "table.json", mustJSON(t, table), []checkOut{spCluster, msiCluster}, exitFindings},
 		{"JSON lines", "clusters.jsonl", []byte(jsonl), []checkOut{spCluster, msiCluster}, exitFindings},
 		{"stdin", "", sampletest.Read(t, spSample), []checkOut{spCluster}, exitFindings},
@@ -320,7 +267,7 @@ func TestCheckShapes(t *testing.T) {
 }
 
 func TestCheckTable(t *testing.T) {
-	sp, msi := sampleMap(t, spSample), sampleMap(t, msiSample)
+	sp, msi := sampletest.Map(t, spSample), sampletest.Map(t, msiSample)
 	tests := []struct {
 		name        string
 		in          []byte

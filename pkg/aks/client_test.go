@@ -348,11 +348,7 @@ func TestRetryPolicy(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := &scripted{responses: tt.responses}
 			c := New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: tr, Retry: tt.retry}})
-			start := time.Now()
 			_, err := c.GetCluster(t.Context(), id)
-			if elapsed := time.Since(start); elapsed > 3*time.Second {
-				t.Errorf("GetCluster() took %s, want it bounded", elapsed)
-			}
 			if got := tr.tries.Load(); got != tt.tries {
 				t.Errorf("GetCluster() made %d tries, want %d", got, tt.tries)
 			}

@@ -1,7 +1,6 @@
 package aks
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,27 +13,6 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
-
-// sampleMaintenanceConfigs returns the configurations in a sample file:
-// one configuration, or a list response's "value".
-func sampleMaintenanceConfigs(t *testing.T, file string) []armcontainerservice.MaintenanceConfiguration {
-	t.Helper()
-	data := sampletest.Read(t, file)
-	var list struct {
-		Value []armcontainerservice.MaintenanceConfiguration `json:"value"`
-	}
-	if err := json.Unmarshal(data, &list); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	if list.Value != nil {
-		return list.Value
-	}
-	var one armcontainerservice.MaintenanceConfiguration
-	if err := json.Unmarshal(data, &one); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	return []armcontainerservice.MaintenanceConfiguration{one}
-}
 
 func TestMaintenanceConfigsSamples(t *testing.T) {
 	blocked := []guard.DateSpan{{Start: "2023-02-18", End: "2023-02-25"}, {Start: "2023-12-23", End: "2024-01-05"}}
@@ -98,7 +76,7 @@ func TestMaintenanceConfigsSamples(t *testing.T) {
 		t.Run(tt.file, func(t *testing.T) {
 			f := NewFleet()
 			f.Put(spCluster(specCluster, "clientid"))
-			f.SetMaintenanceConfigs(specCluster.String(), sampleMaintenanceConfigs(t, tt.file))
+			f.SetMaintenanceConfigs(specCluster.String(), sampletest.MaintenanceConfigs(t, tt.file))
 
 			got, err := fleetClient(f).MaintenanceConfigs(t.Context(), specCluster)
 			if err != nil {

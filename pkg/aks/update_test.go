@@ -134,11 +134,7 @@ func TestIdentityUpdateResumesInAnotherClient(t *testing.T) {
 	f, id, etag := spSample(t)
 	f.SetUpdatePolls(5)
 
-	start := time.Now()
 	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, time.Millisecond)
-	if elapsed := time.Since(start); elapsed > 2*time.Second {
-		t.Errorf("StartIdentityUpdate(wait 1ms) took %s", elapsed)
-	}
 	if err != nil || st.Done || st.ResumeToken == "" {
 		t.Fatalf("StartIdentityUpdate(%s, wait 1ms) = %+v, %v; want not done with a resume token", id, st, err)
 	}
@@ -300,7 +296,10 @@ func TestStartIdentityUpdateErrors(t *testing.T) {
 			if got := f.Calls("BeginCreateOrUpdate"); got != tt.puts {
 				t.Errorf("Calls(BeginCreateOrUpdate) = %d, want %d", got, tt.puts)
 			}
-			cl, _ := fleetClient(f).GetCluster(t.Context(), id)
+			cl, err := fleetClient(f).GetCluster(t.Context(), id)
+			if err != nil {
+				t.Fatalf("GetCluster(%s) after a failed update: %v", id, err)
+			}
 			if cl.ServicePrincipalClientID == "msi" || cl.IdentityType != "" {
 				t.Errorf("GetCluster(%s) after a failed update = identity %q, clientId %q; want the service principal", id, cl.IdentityType, cl.ServicePrincipalClientID)
 			}

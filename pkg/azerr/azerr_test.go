@@ -3,26 +3,32 @@ package azerr
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
+// responseError is the error the SDK makes of an ARM answer: the code read
+// from the body ARM sends, {"error":{"code","message"}}, as azcore does.
 func responseError(status int, code string, header http.Header, body string) error {
 	if header == nil {
 		header = http.Header{}
 	}
-	resp := &http.Response{StatusCode: status, Header: header, Body: http.NoBody}
-	if body != "" {
-		resp.Body = ioNopCloser(body)
+	if body == "" && code != "" {
+		body = `{"error":{"code":"` + code + `","message":"said by the service"}}`
 	}
-	return &azcore.ResponseError{StatusCode: status, ErrorCode: code, RawResponse: resp}
+	req, err := http.NewRequest(http.MethodGet, "https://management.azure.com/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c", nil)
+	if err != nil {
+		panic(err)
+	}
+	return runtime.NewResponseError(&http.Response{StatusCode: status, Header: header, Body: io.NopCloser(strings.NewReader(body)), Request: req})
 }
 
 func TestClassify(t *testing.T) {

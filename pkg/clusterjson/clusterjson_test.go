@@ -73,15 +73,7 @@ func TestVerdictOverSamples(t *testing.T) {
 // TestSpecWrapperResponse: the create/update spec example answers with a
 // user-assigned identity while still naming a service principal: mixed.
 func TestSpecWrapperResponse(t *testing.T) {
-	var w struct {
-		Responses map[string]struct {
-			Body json.RawMessage `json:"body"`
-		} `json:"responses"`
-	}
-	if err := json.Unmarshal(sampletest.Read(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json"), &w); err != nil {
-		t.Fatal(err)
-	}
-	got := verdicts(t, w.Responses["200"].Body)
+	got := verdicts(t, sampletest.Read(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json", "responses", "200", "body"))
 	if got["clustername1"] != guard.VerdictMixed {
 		t.Errorf("verdict of the spec's 200 body = %v, want mixed", got)
 	}
@@ -124,53 +116,31 @@ func TestClusterFields(t *testing.T) {
 	}
 }
 
-// azShow turns an ARM body into the shape `az aks show -o json` prints:
-// the fields of "properties" at the top level.
-func azShow(t *testing.T, arm []byte) []byte {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(arm, &m); err != nil {
-		t.Fatal(err)
-	}
-	props, _ := m["properties"].(map[string]any)
-	delete(m, "properties")
-	for k, v := range props {
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestShapes(t *testing.T) {
 	sp := sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json")
 	msi := sampletest.Read(t, "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")
 	both := map[string]guard.Verdict{"manCluster-5614": guard.VerdictServicePrincipal, "akscluster4379": guard.VerdictManagedIdentity}
-	argRow := func(b []byte) string {
-		// Resource Graph spells the type in lower case and adds columns.
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
+	reshape := func(shape func(map[string]any) map[string]any, name string) string {
+		b, err := json.Marshal(shape(sampletest.Map(t, name)))
+		if err != nil {
 			t.Fatal(err)
 		}
-		m["type"] = strings.ToLower(m["type"].(string))
-		m["resourceGroup"] = "rg"
-		m["subscriptionId"] = "db1ab6f0-4769-4b27-930e-01e2ef9c123c"
-		out, _ := json.Marshal(m)
-		return string(out)
+		return string(b)
 	}
+	const spFile, msiFile = "aks_get_sp_realguid_sdknet_recording.json", "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json"
+	azShow := func(name string) string { return reshape(sampletest.AzShow, name) }
+	argRow := func(name string) string { return reshape(sampletest.GraphRow, name) }
 	tests := []struct {
 		name string
 		in   string
 	}{
-		{"az aks show", string(azShow(t, sp)) + "\n" + string(azShow(t, msi))},
-		{"az aks list (array)", "[" + string(azShow(t, sp)) + "," + string(azShow(t, msi)) + "]"},
+		{"az aks show", azShow(spFile) + "\n" + azShow(msiFile)},
+		{"az aks list (array)", "[" + azShow(spFile) + "," + azShow(msiFile) + "]"},
 		{"ARM list", `{"value":[` + string(sp) + "," + string(msi) + `],"nextLink":null}`},
 		{"ARM bodies as JSON lines", string(sp) + "\n" + string(msi)},
-		{"az graph query", `{"count":2,"data":[` + argRow(sp) + "," + argRow(msi) + `],"skip_token":null,"total_records":2}`},
-		{"Resource Graph REST", `{"totalRecords":2,"count":2,"resultTruncated":"false","facets":[],"data":[` + argRow(sp) + "," + argRow(msi) + `]}`},
-		{"Resource Graph rows", "[" + argRow(sp) + "," + argRow(msi) + "]"},
+		{"az graph query", `{"count":2,"data":[` + argRow(spFile) + "," + argRow(msiFile) + `],"skip_token":null,"total_records":2}`},
+		{"Resource Graph REST", `{"totalRecords":2,"count":2,"resultTruncated":"false","facets":[],"data":[` + argRow(spFile) + "," + argRow(msiFile) + `]}`},
+		{"Resource Graph rows", "[" + argRow(spFile) + "," + argRow(msiFile) + "]"},
 		{"Resource Graph table", `{"data":{"columns":[{"name":"name","type":"string"},{"name":"identity","type":"object"},{"name":"properties","type":"object"}],"rows":[` +
 			`["manCluster-5614",null,{"servicePrincipalProfile":{"clientId":"63113597-dbba-427d-82d3-94e4060d0e8b"}}],` +
 			`["akscluster4379",{"type":"SystemAssigned"},{"servicePrincipalProfile":{"clientId":"msi"}}]]}}`},

@@ -83,7 +83,9 @@ func TestDecide(t *testing.T) {
 
 func TestDecideFlagDetails(t *testing.T) {
 	next, out, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event", actor: Actor{UPN: "dana@contoso.com"}}, rules{debounce: time.Minute})
-	wantJob := newJobID(cluster, now)
+	// The job id is the flag time and a hash of the cluster's key: the same
+	// for every worker that flags the cluster at that instant.
+	const wantJob = "20261127T090000Z-ab8ceadc66a65c59"
 	if next.JobID != wantJob || out.JobID != wantJob {
 		t.Errorf("job id = %q, outcome %q; want %q", next.JobID, out.JobID, wantJob)
 	}

@@ -3,7 +3,6 @@ package guard_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -48,11 +47,8 @@ func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, fleet: fleet, graph: graph.NewSim(), rbac: rbac.NewSim(), store: memory.NewStore(),
+	w := &world{t: t, fleet: fleet, graph: graph.NewSim(), rbac: rbac.NewSim(), store: storetest.Store(t),
 		queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}, now: t0}
-	if conn := os.Getenv(storetest.AzuriteEnv); conn != "" {
-		w.store, _ = storetest.Tables(t, conn)
-	}
 	t.Cleanup(w.graph.Close)
 	cfg := guard.Config{Clusters: fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
 		Directory: w.graph.Client(), Roles: w.rbac.Client()}
@@ -64,6 +60,35 @@ func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// findings, jobs and audit read the store, failing the test when it fails:
+// an error must never pass for "nothing there".
+func (w *world) findings() []guard.Finding {
+	w.t.Helper()
+	fs, err := w.store.Findings(w.t.Context())
+	if err != nil {
+		w.t.Fatalf("Findings(): %v", err)
+	}
+	return fs
+}
+
+func (w *world) jobs() []guard.Job {
+	w.t.Helper()
+	js, err := w.store.Jobs(w.t.Context())
+	if err != nil {
+		w.t.Fatalf("Jobs(): %v", err)
+	}
+	return js
+}
+
+func (w *world) audit(cluster string) []guard.AuditEntry {
+	w.t.Helper()
+	entries, err := w.store.Audit(w.t.Context(), id(w.t, cluster))
+	if err != nil {
+		w.t.Fatalf("Audit(%s): %v", cluster, err)
+	}
+	return entries
 }
 
 func (w *world) clock() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.now }
@@ -120,7 +145,7 @@ func TestNothingLostWhenTheQueueIsDown(t *testing.T) {
 	if n := len(w.alerts.Published()); n != 1 {
 		t.Errorf("alerts during the queue outage = %d, want 1: an alert does not wait for the queue", n)
 	}
-	if js, _ := w.store.Jobs(t.Context()); len(js) != 1 {
+	if js := w.jobs(); len(js) != 1 {
 		t.Errorf("jobs = %d, want the job created before the outage", len(js))
 	}
 	w.set(t0.Add(10 * time.Second))
@@ -131,11 +156,11 @@ func TestNothingLostWhenTheQueueIsDown(t *testing.T) {
 	if out.Result != guard.ResultDuplicate {
 		t.Errorf("redelivery result = %s, want duplicate (the cluster was read after the change)", out.Result)
 	}
-	f, _ = w.store.Finding(t.Context(), id(t, spID))
+	f = w.findingOf(spID)
 	if len(f.Outbox) != 0 || len(w.queue.Sent()) != 1 || len(w.alerts.Published()) != 1 {
 		t.Errorf("after redelivery: %d pending, %d sent, %d alerts; want 0, 1, 1", len(f.Outbox), len(w.queue.Sent()), len(w.alerts.Published()))
 	}
-	audit, _ := w.store.Audit(t.Context(), id(t, spID))
+	audit := w.audit(spID)
 	if len(audit) != 1 || audit[0].Action != "flagged" {
 		t.Errorf("audit = %+v, want one flagged entry", audit)
 	}
@@ -149,13 +174,14 @@ func TestNothingLostWhenTheQueueIsDown(t *testing.T) {
 // same id, so a subscriber can drop repeats.
 func TestConcurrentFirstEvents(t *testing.T) {
 	w := newWorld(t)
+	ev := write(t, spID, "e1", t0)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := w.svc.HandleEvent(context.Background(), write(t, spID, "e1", t0)); err != nil {
+			if _, err := w.svc.HandleEvent(t.Context(), ev); err != nil {
 				errs <- err
 			}
 		}()
@@ -165,8 +191,7 @@ func TestConcurrentFirstEvents(t *testing.T) {
 	for err := range errs {
 		t.Errorf("HandleEvent() error %v", err)
 	}
-	fs, _ := w.store.Findings(t.Context())
-	js, _ := w.store.Jobs(t.Context())
+	fs, js := w.findings(), w.jobs()
 	if len(fs) != 1 || len(js) != 1 || fs[0].JobID != js[0].ID || len(fs[0].Outbox) != 0 {
 		t.Fatalf("findings %+v, jobs %+v: want one open finding naming one job, nothing pending", fs, js)
 	}
@@ -208,7 +233,7 @@ func TestCoalescedReevaluation(t *testing.T) {
 	if n := w.fleet.Calls("Get"); n != 2 {
 		t.Errorf("ARM reads = %d, want 2", n)
 	}
-	f, _ := w.store.Finding(ctx, id(t, msiID))
+	f := w.findingOf(msiID)
 	if !f.RecheckAt.IsZero() {
 		t.Errorf("RecheckAt = %v after the re-evaluation, want cleared", f.RecheckAt)
 	}
@@ -277,7 +302,7 @@ func TestDeleteAndRecreate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	js, _ := w.store.Jobs(ctx)
+	js := w.jobs()
 	if len(js) != 1 || js[0].State != guard.JobCancelled {
 		t.Fatalf("jobs = %+v, want the first job cancelled", js)
 	}

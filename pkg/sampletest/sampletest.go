@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 )
 
 // Dir is testdata/samples, found from this file so that tests of any
@@ -64,4 +67,80 @@ func Array(t testing.TB, names ...string) []byte {
 		parts[i] = Read(t, n)
 	}
 	return append(append([]byte("["), bytes.Join(parts, []byte(","))...), ']')
+}
+
+// MaintenanceConfigs returns the maintenance configurations in a sample:
+// one configuration, or a list response's "value", as the SDK decodes them.
+func MaintenanceConfigs(t testing.TB, name string) []armcontainerservice.MaintenanceConfiguration {
+	t.Helper()
+	data := Read(t, name)
+	var list struct {
+		Value []armcontainerservice.MaintenanceConfiguration `json:"value"`
+	}
+	if err := json.Unmarshal(data, &list); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if list.Value != nil {
+		return list.Value
+	}
+	var one armcontainerservice.MaintenanceConfiguration
+	if err := json.Unmarshal(data, &one); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return []armcontainerservice.MaintenanceConfiguration{one}
+}
+
+// Map returns a sample holding one JSON object as a map, for a test to
+// reshape or change.
+func Map(t testing.TB, name string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(Read(t, name), &m); err != nil {
+		t.Fatalf("sample %s: %v", name, err)
+	}
+	return m
+}
+
+// AzShow reshapes an ARM cluster body the way `az aks show -o json` prints
+// it: the fields of "properties" at the top level, with resourceGroup, and
+// identity null when the cluster has none.
+func AzShow(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if k != "properties" {
+			out[k] = v
+		}
+	}
+	if p, ok := m["properties"].(map[string]any); ok {
+		for k, v := range p {
+			out[k] = v
+		}
+	}
+	if id, ok := m["id"].(string); ok {
+		if parts := strings.Split(id, "/"); len(parts) > 4 {
+			out["resourceGroup"] = parts[4]
+		}
+	}
+	if _, ok := out["identity"]; !ok {
+		out["identity"] = nil
+	}
+	return out
+}
+
+// GraphRow reshapes an ARM cluster body into an Azure Resource Graph row:
+// the type in lower case, and the columns Resource Graph adds.
+func GraphRow(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	out["type"] = strings.ToLower(m["type"].(string))
+	parts := strings.Split(m["id"].(string), "/")
+	out["subscriptionId"], out["resourceGroup"] = parts[2], parts[4]
+	out["tenantId"] = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	out["kind"], out["managedBy"], out["plan"], out["zones"], out["extendedLocation"] = "", "", nil, nil, nil
+	if _, ok := out["identity"]; !ok {
+		out["identity"] = nil
+	}
+	return out
 }

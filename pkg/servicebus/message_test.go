@@ -14,7 +14,7 @@ import (
 )
 
 // testCluster is the cluster of the AKS REST spec's ManagedClustersGet
-// example (../shared/samples/aks_get_spec_2025-01-01_ManagedClustersGet_sp.json).
+// example (testdata/samples/aks_get_spec_2025-01-01_ManagedClustersGet_sp.json).
 var testCluster = guard.ClusterID{
 	Subscription:  "00000000-0000-0000-0000-000000000000",
 	ResourceGroup: "rg1",

@@ -9,6 +9,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/memory"
 	"github.com/aksguard/aksguard/pkg/tablestore"
 )
 
@@ -57,4 +59,16 @@ func DeleteTables(t testing.TB, svc *aztables.ServiceClient, names []string) {
 			t.Errorf("DeleteTable(%s) error = %v", name, err)
 		}
 	}
+}
+
+// Store returns an empty store for a test: Table Storage tables on the
+// Azurite scripts/test.sh starts, when it runs one, else the in-memory
+// store, which passes the same contract.
+func Store(t testing.TB) guard.Store {
+	t.Helper()
+	if conn := os.Getenv(AzuriteEnv); conn != "" {
+		s, _ := Tables(t, conn)
+		return s
+	}
+	return memory.NewStore()
 }
