@@ -129,7 +129,9 @@ var broadRoles = map[string]string{
 // broad warns about an assignment that grants much, or grants it widely.
 func (a RoleAssignment) broad() string {
 	role, wide := broadRoles[roleGUID(a.RoleDefinitionID)]
-	subscriptionWide := strings.Count(strings.Trim(a.Scope, "/"), "/") <= 1
+	// A subscription, a management group or the root: every resource below.
+	scope := strings.ToLower(strings.Trim(a.Scope, "/"))
+	subscriptionWide := strings.Count(scope, "/") <= 1 || strings.HasPrefix(scope, "providers/microsoft.management/managementgroups/")
 	switch {
 	case wide && subscriptionWide:
 		return "the service principal holds " + role + " on " + a.Scope + "; the new identity gets it too — consider narrowing it first"

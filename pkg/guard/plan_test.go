@@ -1,0 +1,40 @@
+package guard
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBroadGrantWarnings: the plan warns about every grant the new identity
+// would inherit that gives much, or gives it widely.
+func TestBroadGrantWarnings(t *testing.T) {
+	const sub = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c"
+	role := func(guid string) string { return sub + "/providers/Microsoft.Authorization/roleDefinitions/" + guid }
+	const (
+		contributor        = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+		networkContributor = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+	)
+	tests := []struct {
+		name, scope, role string
+		want              string // a part of the warning; "" for none
+	}{
+		{"contributor on the subscription", sub, role(contributor), "consider narrowing it first"},
+		{"contributor on a resource group", sub + "/resourceGroups/rg-network", role(contributor), "holds Contributor on"},
+		{"network contributor on a subnet's vnet", sub + "/resourceGroups/rg-network/providers/Microsoft.Network/virtualNetworks/vnet-1", role(networkContributor), ""},
+		{"network contributor on the subscription", sub, role(networkContributor), "at subscription scope or above"},
+		{"network contributor on a management group", "/providers/Microsoft.Management/managementGroups/corp", role(networkContributor), "at subscription scope or above"},
+		{"contributor on a management group", "/providers/Microsoft.Management/managementGroups/corp", role(contributor), "consider narrowing it first"},
+		{"network contributor at the root", "/", role(networkContributor), "at subscription scope or above"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := RoleAssignment{Scope: tt.scope, RoleDefinitionID: tt.role, PrincipalID: "2f0e1d2c-3b4a-4596-8877-66554433aa11"}.broad()
+			switch {
+			case tt.want == "" && got != "":
+				t.Errorf("broad() = %q, want no warning", got)
+			case tt.want != "" && !strings.Contains(got, tt.want):
+				t.Errorf("broad() = %q, want a warning saying %q", got, tt.want)
+			}
+		})
+	}
+}
