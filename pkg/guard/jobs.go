@@ -261,7 +261,7 @@ func (r *run) advance(ctx context.Context, j *Job) (Outcome, error) {
 
 // save applies a move and writes the job.
 func (r *run) save(ctx context.Context, j *Job, mv move) (Outcome, error) {
-	r.apply(j, mv)
+	r.applyMove(j, mv)
 	if err := r.s.saveJob(ctx, j); err != nil {
 		return Outcome{}, err
 	}
@@ -290,10 +290,10 @@ func (s *Service) saveJob(ctx context.Context, j *Job) error {
 	return s.drainJob(ctx, j)
 }
 
-// apply records a move on the job, with its timer, audit entry and alert,
+// applyMove records a move on the job, with its timer, audit entry and alert,
 // in that order: the wake-up goes out first, so an alert that cannot be
 // published never holds the job up.
-func (r *run) apply(j *Job, mv move) {
+func (r *run) applyMove(j *Job, mv move) {
 	now := r.s.now()
 	prev := j.State
 	if mv.err == "" && !mv.claim {
@@ -950,7 +950,7 @@ func (s *Service) resume(ctx context.Context, j Job, r *run) (Outcome, error) {
 	if migrated(pre.cluster, j.Plan) {
 		next = JobRegranting
 	}
-	r.apply(&j, move{state: next, outcome: "resumed: approved again by " + r.finding.Approval.By.String(),
+	r.applyMove(&j, move{state: next, outcome: "resumed: approved again by " + r.finding.Approval.By.String(),
 		edit: func(j *Job) {
 			j.Error = ""
 			if j.ResumeToken != "" {
