@@ -13,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aksguard/aksguard/pkg/aks"
-	"github.com/aksguard/aksguard/pkg/graph"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
-	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/storetest"
 	"github.com/aksguard/aksguard/pkg/triage/triagetest"
@@ -46,7 +44,7 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
 // when scripts/test.sh runs one, else the in-memory store.
 type rig struct {
 	t      testing.TB
-	fleet  *aks.Fleet
+	fleet  *azurefake.Fleet
 	store  guard.Store
 	queue  *memory.Queue
 	alerts *memory.Alerts
@@ -60,17 +58,17 @@ type rigOption func(*Options, *guard.Config)
 
 func newRig(t testing.TB, opts ...rigOption) *rig {
 	t.Helper()
-	fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(t,
+	fleet, err := azurefake.LoadFleet(bytes.NewReader(sampletest.Array(t,
 		"aks_get_sp_realguid_sdknet_recording.json", "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, fleet: fleet, queue: memory.NewQueue(), alerts: &memory.Alerts{},
 		clock: &clock{now: t0}, logs: &syncBuffer{}}
-	directory := graph.NewSim()
+	directory := azurefake.NewGraph()
 	t.Cleanup(directory.Close)
 	cfg := guard.Config{Clusters: fleet.Client(), Queue: r.queue, Alerts: r.alerts, Now: r.clock.Now,
-		Directory: directory.Client(), Roles: rbac.NewSim().Client(), Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}}
+		Directory: directory.Client(), Roles: azurefake.NewRBAC().Client(), Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}}
 	o := Options{Log: slog.New(slog.NewJSONHandler(r.logs, nil))}
 	for _, opt := range opts {
 		opt(&o, &cfg)

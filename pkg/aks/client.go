@@ -1,8 +1,7 @@
 // Package aks reads AKS managed clusters and their planned-maintenance
 // configurations from Azure Resource Manager with the armcontainerservice
 // SDK, turns them into guard types, and moves a cluster's control plane to
-// a managed identity. It also holds Fleet, a simulated set of clusters
-// served through the SDK's own fake servers, for the demo and for tests.
+// a managed identity. pkg/azurefake simulates what it talks to.
 package aks
 
 import (
@@ -66,7 +65,7 @@ var (
 
 // New returns a Client that authenticates with cred. opts may be nil; tests
 // and the demo pass options whose Transport is an SDK fake (see
-// Fleet.ClientOptions). Unless opts sets them, retries are limited to
+// azurefake.Fleet.ClientOptions). Unless opts sets them, retries are limited to
 // MaxRetries 2, MaxRetryDelay 5s and TryTimeout 30s; New does not modify
 // opts.
 func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {

@@ -1,4 +1,4 @@
-package aks
+package aks_test
 
 import (
 	"context"
@@ -21,6 +21,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8/fake"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
@@ -47,12 +49,12 @@ func spCluster(id guard.ClusterID, clientID string) armcontainerservice.ManagedC
 	}
 }
 
-func fleetClient(f *Fleet) *Client { return New(&azfake.TokenCredential{}, f.ClientOptions()) }
+func fleetClient(f *azurefake.Fleet) *aks.Client { return f.Client() }
 
 func TestGetClusterSamples(t *testing.T) {
 	for _, tt := range sampleClusters {
 		t.Run(tt.file, func(t *testing.T) {
-			f := NewFleet()
+			f := azurefake.NewFleet()
 			f.Put(sampleCluster(t, tt.file, tt.path...))
 			want := tt.want
 			stored, ok := f.Cluster(want.ID.String())
@@ -76,41 +78,45 @@ func TestGetClusterErrors(t *testing.T) {
 	id := clusterID(subA, "rg-payments-prod-weu", "payments-prod-weu")
 	tests := []struct {
 		name       string
-		fail       func(f *Fleet) // nil: the cluster does not exist
+		fail       func(f *azurefake.Fleet) // nil: the cluster does not exist
 		kind       guard.ErrorKind
 		code       string
 		retryAfter time.Duration
 	}{
 		{name: "not found", kind: guard.KindNotFound, code: "ResourceNotFound"},
 		{
-			name:       "throttled with Retry-After",
-			fail:       func(f *Fleet) { f.FailNext("Get", 1, http.StatusTooManyRequests, "TooManyRequests", 30*time.Second) },
+			name: "throttled with Retry-After",
+			fail: func(f *azurefake.Fleet) {
+				f.FailNext("Get", 1, http.StatusTooManyRequests, "TooManyRequests", 30*time.Second)
+			},
 			kind:       guard.KindTransient,
 			code:       "TooManyRequests",
 			retryAfter: 30 * time.Second,
 		},
 		{
 			name:       "throttled with retry-after-ms",
-			fail:       func(f *Fleet) { f.FailNext("Get", 1, http.StatusTooManyRequests, "", 1500*time.Millisecond) },
+			fail:       func(f *azurefake.Fleet) { f.FailNext("Get", 1, http.StatusTooManyRequests, "", 1500*time.Millisecond) },
 			kind:       guard.KindTransient,
 			retryAfter: 1500 * time.Millisecond,
 		},
 		{
 			name: "server error",
-			fail: func(f *Fleet) { f.FailNext("Get", 1, http.StatusInternalServerError, "InternalServerError", 0) },
+			fail: func(f *azurefake.Fleet) {
+				f.FailNext("Get", 1, http.StatusInternalServerError, "InternalServerError", 0)
+			},
 			kind: guard.KindTransient,
 			code: "InternalServerError",
 		},
 		{
 			name: "forbidden",
-			fail: func(f *Fleet) { f.FailNext("Get", 1, http.StatusForbidden, "AuthorizationFailed", 0) },
+			fail: func(f *azurefake.Fleet) { f.FailNext("Get", 1, http.StatusForbidden, "AuthorizationFailed", 0) },
 			kind: guard.KindForbidden,
 			code: "AuthorizationFailed",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := NewFleet()
+			f := azurefake.NewFleet()
 			if tt.fail != nil {
 				f.Put(spCluster(id, "3bf1b8fa-ad21-402f-888a-ec509e7f55f1"))
 				tt.fail(f)
@@ -144,7 +150,7 @@ func TestGetClusterErrors(t *testing.T) {
 
 func TestGetClusterFailNextThenSucceeds(t *testing.T) {
 	id := clusterID(subA, "rg-payments-prod-weu", "payments-prod-weu")
-	f := NewFleet()
+	f := azurefake.NewFleet()
 	f.Put(spCluster(id, "3bf1b8fa-ad21-402f-888a-ec509e7f55f1"))
 	f.FailNext("Get", 2, http.StatusTooManyRequests, "TooManyRequests", 10*time.Second)
 	f.FailNext("ManagedClustersClient.Get", 1, http.StatusForbidden, "AuthorizationFailed", 0)
@@ -175,7 +181,7 @@ func TestGetClusterRoutesSubscriptions(t *testing.T) {
 	// The same resource group and name in two subscriptions.
 	a := clusterID(subA, "rg-shared", "shared-aks")
 	b := clusterID(subB, "rg-shared", "shared-aks")
-	f := NewFleet()
+	f := azurefake.NewFleet()
 	f.Put(spCluster(a, "11111111-1111-4111-8111-111111111111"))
 	f.Put(spCluster(b, "22222222-2222-4222-8222-222222222222"))
 	c := fleetClient(f)
@@ -205,7 +211,7 @@ func TestGetClusterRoutesSubscriptions(t *testing.T) {
 }
 
 func TestGetClusterConcurrent(t *testing.T) {
-	f := NewFleet()
+	f := azurefake.NewFleet()
 	var ids []guard.ClusterID
 	for i := range 4 {
 		sub := subA
@@ -260,27 +266,27 @@ func TestGetClusterBodyID(t *testing.T) {
 
 	noID := spCluster(id, "3bf1b8fa-ad21-402f-888a-ec509e7f55f1")
 	noID.ID = nil
-	got, err := New(&azfake.TokenCredential{}, getServer(noID)).GetCluster(t.Context(), id)
+	got, err := aks.New(&azfake.TokenCredential{}, getServer(noID)).GetCluster(t.Context(), id)
 	if err != nil || got.ID != id {
 		t.Errorf("GetCluster(%s) with no ID in the body = %s, %v; want the requested ID", id, got.ID, err)
 	}
 
 	other := spCluster(clusterID(subA, "rg-payments-prod-weu", "someone-else"), "3bf1b8fa-ad21-402f-888a-ec509e7f55f1")
-	_, err = New(&azfake.TokenCredential{}, getServer(other)).GetCluster(t.Context(), id)
+	_, err = aks.New(&azfake.TokenCredential{}, getServer(other)).GetCluster(t.Context(), id)
 	if guard.KindOf(err) != guard.KindInvalid || !strings.Contains(err.Error(), "someone-else") {
 		t.Errorf("GetCluster(%s) with another cluster's body: error %v, want %s naming it", id, err, guard.KindInvalid)
 	}
 
 	bad := spCluster(id, "3bf1b8fa-ad21-402f-888a-ec509e7f55f1")
 	bad.ID = to.Ptr("/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c")
-	_, err = New(&azfake.TokenCredential{}, getServer(bad)).GetCluster(t.Context(), id)
+	_, err = aks.New(&azfake.TokenCredential{}, getServer(bad)).GetCluster(t.Context(), id)
 	if guard.KindOf(err) != guard.KindInvalid {
 		t.Errorf("GetCluster(%s) with a malformed ID in the body: error %v, want %s", id, err, guard.KindInvalid)
 	}
 }
 
 func TestGetClusterIncompleteID(t *testing.T) {
-	f := NewFleet()
+	f := azurefake.NewFleet()
 	for _, id := range []guard.ClusterID{{}, {Subscription: subA, ResourceGroup: "rg1"}, {Subscription: subA, Name: "c1"}} {
 		_, err := fleetClient(f).GetCluster(t.Context(), id)
 		if guard.KindOf(err) != guard.KindInvalid {
@@ -347,7 +353,7 @@ func TestRetryPolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := &scripted{responses: tt.responses}
-			c := New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: tr, Retry: tt.retry}})
+			c := aks.New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: tr, Retry: tt.retry}})
 			_, err := c.GetCluster(t.Context(), id)
 			if got := tr.tries.Load(); got != tt.tries {
 				t.Errorf("GetCluster() made %d tries, want %d", got, tt.tries)

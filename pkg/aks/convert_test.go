@@ -1,4 +1,4 @@
-package aks
+package aks_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
@@ -109,12 +110,12 @@ func sampleCluster(t *testing.T, file string, path ...string) armcontainerservic
 func TestToClusterSamples(t *testing.T) {
 	for _, tt := range sampleClusters {
 		t.Run(tt.file, func(t *testing.T) {
-			got, err := toCluster(sampleCluster(t, tt.file, tt.path...))
+			got, err := aks.ToCluster(sampleCluster(t, tt.file, tt.path...))
 			if err != nil {
-				t.Fatalf("toCluster(%s) error %v", tt.file, err)
+				t.Fatalf("aks.ToCluster(%s) error %v", tt.file, err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("toCluster(%s) mismatch (-want +got):\n%s", tt.file, diff)
+				t.Errorf("aks.ToCluster(%s) mismatch (-want +got):\n%s", tt.file, diff)
 			}
 		})
 	}
@@ -161,12 +162,12 @@ func TestToClusterNilSafe(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := toCluster(tt.in)
+			got, err := aks.ToCluster(tt.in)
 			if err != nil {
-				t.Fatalf("toCluster() error %v", err)
+				t.Fatalf("aks.ToCluster() error %v", err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("toCluster() mismatch (-want +got):\n%s", diff)
+				t.Errorf("aks.ToCluster() mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -179,9 +180,9 @@ func TestToClusterBadID(t *testing.T) {
 		{"clustername1", "resource ID"},
 	}
 	for _, tt := range tests {
-		_, err := toCluster(armcontainerservice.ManagedCluster{ID: to.Ptr(tt.id)})
+		_, err := aks.ToCluster(armcontainerservice.ManagedCluster{ID: to.Ptr(tt.id)})
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
-			t.Errorf("toCluster(ID %q) error = %v, want one mentioning %q", tt.id, err, tt.mention)
+			t.Errorf("aks.ToCluster(ID %q) error = %v, want one mentioning %q", tt.id, err, tt.mention)
 		}
 	}
 }

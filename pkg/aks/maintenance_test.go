@@ -1,4 +1,4 @@
-package aks
+package aks_test
 
 import (
 	"net/http"
@@ -10,6 +10,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
@@ -74,7 +76,7 @@ func TestMaintenanceConfigsSamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			f := NewFleet()
+			f := azurefake.NewFleet()
 			f.Put(spCluster(specCluster, "clientid"))
 			f.SetMaintenanceConfigs(specCluster.String(), sampletest.MaintenanceConfigs(t, tt.file))
 
@@ -94,7 +96,7 @@ func TestMaintenanceConfigsSamples(t *testing.T) {
 
 func TestMaintenanceConfigsNone(t *testing.T) {
 	id := clusterID(subA, "rg-payments-prod-weu", "payments-prod-weu")
-	f := NewFleet()
+	f := azurefake.NewFleet()
 	f.Put(spCluster(id, "3bf1b8fa-ad21-402f-888a-ec509e7f55f1"))
 	got, err := fleetClient(f).MaintenanceConfigs(t.Context(), id)
 	if err != nil || got != nil {
@@ -113,7 +115,7 @@ func TestMaintenanceConfigsErrors(t *testing.T) {
 	id := clusterID(subA, "rg-payments-prod-weu", "payments-prod-weu")
 	tests := []struct {
 		name       string
-		setup      func(f *Fleet) // nil: the cluster does not exist
+		setup      func(f *azurefake.Fleet) // nil: the cluster does not exist
 		kind       guard.ErrorKind
 		code       string
 		retryAfter time.Duration
@@ -122,7 +124,7 @@ func TestMaintenanceConfigsErrors(t *testing.T) {
 		{name: "cluster not found", kind: guard.KindNotFound, code: "ResourceNotFound", mention: "list maintenance configurations of " + id.String()},
 		{
 			name: "throttled",
-			setup: func(f *Fleet) {
+			setup: func(f *azurefake.Fleet) {
 				f.FailNext("MaintenanceConfigurationsClient.NewListByManagedClusterPager", 1, http.StatusTooManyRequests, "TooManyRequests", 20*time.Second)
 			},
 			kind:       guard.KindTransient,
@@ -131,7 +133,7 @@ func TestMaintenanceConfigsErrors(t *testing.T) {
 		},
 		{
 			name: "unknown weekday",
-			setup: func(f *Fleet) {
+			setup: func(f *azurefake.Fleet) {
 				f.SetMaintenanceConfigs(id.String(), []armcontainerservice.MaintenanceConfiguration{{
 					Name: to.Ptr("default"),
 					Properties: &armcontainerservice.MaintenanceConfigurationProperties{
@@ -145,7 +147,7 @@ func TestMaintenanceConfigsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := NewFleet()
+			f := azurefake.NewFleet()
 			if tt.setup != nil {
 				f.Put(spCluster(id, "3bf1b8fa-ad21-402f-888a-ec509e7f55f1"))
 				tt.setup(f)
@@ -173,7 +175,7 @@ func TestMaintenanceConfigsErrors(t *testing.T) {
 func TestMaintenanceConfigsAfterNotFound(t *testing.T) {
 	// A list that failed leaves nothing behind that breaks the next one.
 	id := clusterID(subA, "rg-payments-prod-weu", "payments-prod-weu")
-	f := NewFleet()
+	f := azurefake.NewFleet()
 	c := fleetClient(f)
 	if _, err := c.MaintenanceConfigs(t.Context(), id); guard.KindOf(err) != guard.KindNotFound {
 		t.Fatalf("MaintenanceConfigs(%s) error = %v, want %s", id, err, guard.KindNotFound)
@@ -186,8 +188,8 @@ func TestMaintenanceConfigsAfterNotFound(t *testing.T) {
 			t.Errorf("call %d: MaintenanceConfigs(%s) = %+v, %v; want %+v", i, id, got, err, want)
 		}
 	}
-	if got := f.Calls(listMaintenanceConfigs); got != 3 {
-		t.Errorf("Calls(%s) = %d, want 3", listMaintenanceConfigs, got)
+	if got := f.Calls("MaintenanceConfigurationsClient.NewListByManagedClusterPager"); got != 3 {
+		t.Errorf("Calls(list) = %d, want 3", got)
 	}
 }
 
@@ -261,18 +263,18 @@ func TestToMaintenanceConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := toMaintenanceConfig(tt.in)
+			got, err := aks.ToMaintenanceConfig(tt.in)
 			if tt.mention != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.mention) {
-					t.Errorf("toMaintenanceConfig() = %+v, %v; want an error mentioning %q", got, err, tt.mention)
+					t.Errorf("aks.ToMaintenanceConfig() = %+v, %v; want an error mentioning %q", got, err, tt.mention)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("toMaintenanceConfig() error %v", err)
+				t.Fatalf("aks.ToMaintenanceConfig() error %v", err)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("toMaintenanceConfig() mismatch (-want +got):\n%s", diff)
+				t.Errorf("aks.ToMaintenanceConfig() mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -299,7 +301,7 @@ func TestSetMaintenanceConfigsPanics(t *testing.T) {
 					t.Errorf("SetMaintenanceConfigs(%s, %d configurations) did not panic", tt.cluster, len(tt.cfgs))
 				}
 			}()
-			NewFleet().SetMaintenanceConfigs(tt.cluster, tt.cfgs)
+			azurefake.NewFleet().SetMaintenanceConfigs(tt.cluster, tt.cfgs)
 		})
 	}
 }

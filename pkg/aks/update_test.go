@@ -1,4 +1,4 @@
-package aks
+package aks_test
 
 import (
 	"errors"
@@ -16,14 +16,16 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
 // spSample returns a fleet holding the service-principal cluster of a real
 // recorded GET, its ID and its eTag.
-func spSample(t *testing.T) (*Fleet, guard.ClusterID, string) {
+func spSample(t *testing.T) (*azurefake.Fleet, guard.ClusterID, string) {
 	t.Helper()
-	f := NewFleet()
+	f := azurefake.NewFleet()
 	mc := sampleCluster(t, "aks_get_sp_realguid_sdknet_recording.json")
 	f.Put(mc)
 	id := guard.ClusterID{Subscription: "db1ab6f0-4769-4b27-930e-01e2ef9c123c", ResourceGroup: "rg-4149", Name: "manCluster-5614"}
@@ -38,7 +40,7 @@ var systemAssigned = guard.IdentityTarget{Type: "SystemAssigned"}
 
 // checkMigrated checks that the cluster now uses a managed identity as the
 // guard verifies it, and returns it.
-func checkMigrated(t *testing.T, f *Fleet, id guard.ClusterID) guard.Cluster {
+func checkMigrated(t *testing.T, f *azurefake.Fleet, id guard.ClusterID) guard.Cluster {
 	t.Helper()
 	cl, err := fleetClient(f).GetCluster(t.Context(), id)
 	if err != nil {
@@ -76,7 +78,7 @@ func TestStartIdentityUpdateDone(t *testing.T) {
 	f.SetUpdatePolls(0)
 	before, _ := f.Cluster(id.String())
 	rec := &recorder{next: f.ClientOptions().Transport}
-	c := New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: rec}})
+	c := aks.New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: rec}})
 
 	st, err := c.StartIdentityUpdate(t.Context(), id, etag, systemAssigned, time.Second)
 	if err != nil || !st.Done || st.ResumeToken != "" {
@@ -125,7 +127,7 @@ func TestStartIdentityUpdateUserAssigned(t *testing.T) {
 		t.Errorf("GetCluster(%s) = identity %q, principal %q, user-assigned %v; want UserAssigned, none, [%s]", id, cl.IdentityType, cl.PrincipalID, cl.UserAssignedIdentities, uami)
 	}
 	mc, _ := f.Cluster(id.String())
-	if v := mc.Identity.UserAssignedIdentities[uami]; v == nil || deref(v.PrincipalID) == "" || deref(v.ClientID) == "" {
+	if v := mc.Identity.UserAssignedIdentities[uami]; v == nil || v.PrincipalID == nil || *v.PrincipalID == "" || v.ClientID == nil || *v.ClientID == "" {
 		t.Errorf("identity.userAssignedIdentities[%s] = %+v, want principalId and clientId", uami, v)
 	}
 }
@@ -215,7 +217,7 @@ func TestStartIdentityUpdateConflict(t *testing.T) {
 func TestStartIdentityUpdateErrors(t *testing.T) {
 	tests := []struct {
 		name       string
-		fail       func(f *Fleet)
+		fail       func(f *azurefake.Fleet)
 		kind       guard.ErrorKind
 		code       string
 		retryAfter time.Duration
@@ -224,45 +226,47 @@ func TestStartIdentityUpdateErrors(t *testing.T) {
 	}{
 		{
 			name: "412 from the PUT",
-			fail: func(f *Fleet) {
+			fail: func(f *azurefake.Fleet) {
 				f.FailNext("BeginCreateOrUpdate", 1, http.StatusPreconditionFailed, "PreconditionFailed", 0)
 			},
 			kind: guard.KindConflict, code: "PreconditionFailed", puts: 1,
 		},
 		{
 			name: "409 another operation in progress",
-			fail: func(f *Fleet) {
+			fail: func(f *azurefake.Fleet) {
 				f.FailNext("BeginCreateOrUpdate", 1, http.StatusConflict, "AnotherOperationInProgress", 0)
 			},
 			kind: guard.KindTransient, code: "AnotherOperationInProgress", puts: 1,
 		},
 		{
 			name: "400 property change not allowed from the PUT",
-			fail: func(f *Fleet) {
+			fail: func(f *azurefake.Fleet) {
 				f.FailNext("BeginCreateOrUpdate", 1, http.StatusBadRequest, "PropertyChangeNotAllowed", 0)
 			},
 			kind: guard.KindInvalid, code: "PropertyChangeNotAllowed", puts: 1,
 		},
 		{
 			name: "429 with Retry-After on GET",
-			fail: func(f *Fleet) { f.FailNext("Get", 1, http.StatusTooManyRequests, "TooManyRequests", 30*time.Second) },
+			fail: func(f *azurefake.Fleet) {
+				f.FailNext("Get", 1, http.StatusTooManyRequests, "TooManyRequests", 30*time.Second)
+			},
 			kind: guard.KindTransient, code: "TooManyRequests", retryAfter: 30 * time.Second,
 		},
 		{
 			name: "429 with Retry-After on PUT",
-			fail: func(f *Fleet) {
+			fail: func(f *azurefake.Fleet) {
 				f.FailNext("BeginCreateOrUpdate", 1, http.StatusTooManyRequests, "TooManyRequests", 45*time.Second)
 			},
 			kind: guard.KindTransient, code: "TooManyRequests", retryAfter: 45 * time.Second, puts: 1,
 		},
 		{
 			name: "operation fails: property change not allowed",
-			fail: func(f *Fleet) { f.FailUpdate(1, http.StatusBadRequest, "PropertyChangeNotAllowed") },
+			fail: func(f *azurefake.Fleet) { f.FailUpdate(1, http.StatusBadRequest, "PropertyChangeNotAllowed") },
 			kind: guard.KindInvalid, code: "PropertyChangeNotAllowed", puts: 1, done: true,
 		},
 		{
 			name: "operation fails: internal server error",
-			fail: func(f *Fleet) { f.FailUpdate(1, http.StatusInternalServerError, "InternalServerError") },
+			fail: func(f *azurefake.Fleet) { f.FailUpdate(1, http.StatusInternalServerError, "InternalServerError") },
 			kind: guard.KindTransient, code: "InternalServerError", puts: 1, done: true,
 		},
 	}
@@ -450,9 +454,9 @@ func (a *asyncARM) Do(req *http.Request) (*http.Response, error) {
 // poller ARM's real answers make, not the fake's.
 func TestIdentityUpdateAzureAsyncOperation(t *testing.T) {
 	id := clusterID(subA, "rg1", "c1")
-	newClient := func(a *asyncARM) *Client {
-		c := New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: a}})
-		c.pollEvery = time.Millisecond
+	newClient := func(a *asyncARM) *aks.Client {
+		c := aks.New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: a}})
+		aks.SetPollEvery(c, time.Millisecond)
 		return c
 	}
 
@@ -488,7 +492,7 @@ func TestIdentityUpdateAzureAsyncOperation(t *testing.T) {
 			t.Fatalf("StartIdentityUpdate(wait 0) = %+v, %v; want a resume token", st, err)
 		}
 		throttled := &scripted{responses: []func(*http.Request) *http.Response{respond(http.StatusTooManyRequests, http.Header{"Retry-After": {"60"}}, armError("TooManyRequests"))}}
-		tc := New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: throttled}})
+		tc := aks.New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: throttled}})
 		st2, err := tc.ResumeIdentityUpdate(t.Context(), id, st.ResumeToken, 5*time.Second)
 		if guard.KindOf(err) != guard.KindTransient || guard.RetryAfterOf(err) != time.Minute || st2.Done || st2.ResumeToken == "" {
 			t.Errorf("ResumeIdentityUpdate(throttled) = %+v, %v; want %s after 1m with a resume token", st2, err, guard.KindTransient)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
@@ -203,7 +203,7 @@ func TestAgreesWithTheARMAdapter(t *testing.T) {
 			if err != nil || len(recs) != 1 {
 				t.Fatalf("Parse() = %d records, %v; want one", len(recs), err)
 			}
-			fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(t, file)))
+			fleet, err := azurefake.LoadFleet(bytes.NewReader(sampletest.Array(t, file)))
 			if err != nil {
 				t.Fatal(err)
 			}

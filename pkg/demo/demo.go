@@ -21,12 +21,10 @@ import (
 	"time"
 
 	"github.com/aksguard/aksguard/handlers"
-	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/armid"
-	"github.com/aksguard/aksguard/pkg/graph"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
-	"github.com/aksguard/aksguard/pkg/rbac"
 )
 
 //go:embed fleet.json
@@ -63,8 +61,8 @@ type ClusterState struct {
 // run holds one demo's moving parts.
 type run struct {
 	o      Options
-	fleet  *aks.Fleet
-	roles  *rbac.Sim
+	fleet  *azurefake.Fleet
+	roles  *azurefake.RBAC
 	store  guard.Store
 	queue  *memory.Queue
 	alerts *memory.Alerts
@@ -87,7 +85,7 @@ const (
 
 // Run plays the scenario and prints what happened.
 func Run(ctx context.Context, o Options) error {
-	fleet, err := aks.LoadFleet(bytes.NewReader(fleetFile))
+	fleet, err := azurefake.LoadFleet(bytes.NewReader(fleetFile))
 	if err != nil {
 		return err
 	}
@@ -98,9 +96,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := json.Unmarshal(fleetFile, &dir); err != nil {
 		return fmt.Errorf("read the fleet file's directory: %w", err)
 	}
-	directory := graph.NewSim(dir.ServicePrincipals...)
+	directory := azurefake.NewGraph(dir.ServicePrincipals...)
 	defer directory.Close()
-	roles := rbac.NewSim()
+	roles := azurefake.NewRBAC()
 	for _, a := range dir.RoleAssignments {
 		roles.Add(a)
 	}

@@ -1,9 +1,7 @@
 // Package graph looks up service principals in Microsoft Entra ID through
 // Microsoft Graph v1.0, with an azcore pipeline and no Graph SDK: the guard
-// needs two GET requests, and azcore gives them the same bearer-token,
-// retry, logging and error handling as the ARM clients. It also holds Sim, an
-// in-process stand-in for those two requests over real HTTP and TLS, for the
-// demo and for tests.
+// needs three GET requests, and azcore gives them the same bearer-token,
+// retry, logging and error handling as the ARM clients.
 package graph
 
 import (
@@ -29,11 +27,18 @@ import (
 const DefaultEndpoint = "https://graph.microsoft.com"
 
 // Permission is the Microsoft Graph application permission the guard's
-// identity needs: the least privileged one for GET /servicePrincipals and
-// GET /servicePrincipals(appId='…')
+// identity needs to look up service principals: the least privileged one
+// for GET /servicePrincipals and GET /servicePrincipals(appId='…')
 // (https://learn.microsoft.com/graph/api/serviceprincipal-get,
 // https://learn.microsoft.com/graph/api/serviceprincipal-list).
 const Permission = "Application.Read.All"
+
+// UserPermission is the Microsoft Graph application permission the guard's
+// identity needs to look up users, the least privileged one for GET /users
+// (https://learn.microsoft.com/graph/api/user-list): without it, an
+// approver list of object ids cannot be matched against the e-mail
+// address Azure's change history names a person by.
+const UserPermission = "User.Read.All"
 
 const (
 	moduleName    = "aksguard/graph"
@@ -41,8 +46,10 @@ const (
 	// maxBody bounds a response the client decodes; one service principal
 	// with three properties is well under 1 KiB.
 	maxBody = 1 << 20
-	// selectFields is the $select of both requests.
+	// selectFields is the $select of the service principal requests.
 	selectFields = "id,appId,displayName"
+	// userFields is the $select of the user request.
+	userFields = "id,userPrincipalName,mail,displayName"
 )
 
 // Client reads service principals from Microsoft Graph. It is safe for
@@ -121,7 +128,7 @@ func (c *Client) ServicePrincipal(ctx context.Context, appID string) (guard.Prin
 		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "get service principal of application %q: application ID is not a GUID", appID)
 	}
 	var sp servicePrincipal
-	if err := c.get(ctx, op, "/v1.0/servicePrincipals(appId='"+appID+"')", "$select="+selectFields, &sp); err != nil {
+	if err := c.get(ctx, op, Permission, "/v1.0/servicePrincipals(appId='"+appID+"')", "$select="+selectFields, &sp); err != nil {
 		return guard.Principal{}, err
 	}
 	if sp.ID == "" || !strings.EqualFold(sp.AppID, appID) {
@@ -162,7 +169,7 @@ func (c *Client) ManagedIdentity(ctx context.Context, resourceID string) (guard.
 	var list struct {
 		Value []servicePrincipal `json:"value"`
 	}
-	if err := c.get(ctx, op, "/v1.0/servicePrincipals", "$filter="+queryEscape(filter)+"&$select="+selectFields, &list); err != nil {
+	if err := c.get(ctx, op, Permission, "/v1.0/servicePrincipals", "$filter="+queryEscape(filter)+"&$select="+selectFields, &list); err != nil {
 		return guard.Principal{}, err
 	}
 	switch len(list.Value) {
@@ -179,9 +186,52 @@ func (c *Client) ManagedIdentity(ctx context.Context, resourceID string) (guard.
 	return sp.principal(), nil
 }
 
+// User returns the user whose userPrincipalName or mail is name (compared
+// as Graph compares them, case-insensitively), with
+// GET /v1.0/users?$filter=userPrincipalName eq '{name}' or mail eq '{name}'&$select=id,userPrincipalName,mail,displayName
+// (https://learn.microsoft.com/graph/api/user-list; both properties
+// support eq without advanced query parameters). Azure's change history
+// names a person by an e-mail address, which is their UPN in most tenants
+// and their mail in others.
+//
+// Errors: KindInvalid when name is not an address (nothing is sent) or
+// several users carry it; KindNotFound when none does; KindForbidden
+// naming UserPermission; the others as ServicePrincipal's.
+func (c *Client) User(ctx context.Context, name string) (guard.Principal, error) {
+	op := "find user " + name
+	if !strings.Contains(name, "@") || strings.ContainsAny(name, " \t\r\n") {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "find user %q: not a user principal name or e-mail address", name)
+	}
+	lit := "'" + strings.ReplaceAll(name, "'", "''") + "'"
+	filter := "userPrincipalName eq " + lit + " or mail eq " + lit
+	var list struct {
+		Value []struct {
+			ID                string `json:"id"`
+			UserPrincipalName string `json:"userPrincipalName"`
+			DisplayName       string `json:"displayName"`
+		} `json:"value"`
+	}
+	if err := c.get(ctx, op, UserPermission, "/v1.0/users", "$filter="+queryEscape(filter)+"&$select="+userFields, &list); err != nil {
+		return guard.Principal{}, err
+	}
+	switch len(list.Value) {
+	case 0:
+		return guard.Principal{}, guard.Errorf(guard.KindNotFound, "%s: no user has it as userPrincipalName or mail", op)
+	case 1:
+	default:
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "%s: %d users have it as userPrincipalName or mail", op, len(list.Value))
+	}
+	u := list.Value[0]
+	if u.ID == "" {
+		return guard.Principal{}, guard.Errorf(guard.KindInvalid, "%s: Graph answered with a user without id", op)
+	}
+	return guard.Principal{ObjectID: u.ID, UPN: u.UserPrincipalName, DisplayName: u.DisplayName}, nil
+}
+
 // get sends GET endpoint+path?rawQuery and decodes a 200 answer's JSON body
-// into v. Every failure comes back classified, described by op.
-func (c *Client) get(ctx context.Context, op, path, rawQuery string, v any) error {
+// into v. Every failure comes back classified, described by op; a refusal
+// names permission, the one the request needs.
+func (c *Client) get(ctx context.Context, op, permission, path, rawQuery string, v any) error {
 	req, err := runtime.NewRequest(ctx, http.MethodGet, c.endpoint+path)
 	if err != nil {
 		return guard.Errorf(guard.KindInvalid, "%s: build request: %w", op, err)
@@ -193,7 +243,7 @@ func (c *Client) get(ctx context.Context, op, path, rawQuery string, v any) erro
 		return azerr.Classify(op, err)
 	}
 	if !runtime.HasStatusCode(resp, http.StatusOK) {
-		return withPermissionHint(azerr.Classify(op, runtime.NewResponseError(resp)), resp.StatusCode)
+		return withPermissionHint(azerr.Classify(op, runtime.NewResponseError(resp)), resp.StatusCode, permission)
 	}
 	body, err := runtime.Payload(resp)
 	if err != nil {
@@ -212,7 +262,7 @@ func (c *Client) get(ctx context.Context, op, path, rawQuery string, v any) erro
 
 // withPermissionHint adds the permission the guard lacks to a 403's
 // message. A 401 is another matter (a bad token), and keeps its message.
-func withPermissionHint(err error, status int) error {
+func withPermissionHint(err error, status int, permission string) error {
 	var ge *guard.Error
 	if status != http.StatusForbidden || !errors.As(err, &ge) || ge.Kind != guard.KindForbidden {
 		return err
@@ -221,7 +271,7 @@ func withPermissionHint(err error, status int) error {
 		Kind:       ge.Kind,
 		Code:       ge.Code,
 		RetryAfter: ge.RetryAfter,
-		Err:        fmt.Errorf("%w (grant the guard's identity the Microsoft Graph application permission %s, with admin consent)", ge.Err, Permission),
+		Err:        fmt.Errorf("%w (grant the guard's identity the Microsoft Graph application permission %s, with admin consent)", ge.Err, permission),
 	}
 }
 

@@ -14,11 +14,12 @@ type IdentityTarget struct {
 	UserAssigned string `json:"userAssigned,omitempty"`
 }
 
-// Principal is an Entra ID service principal: an application's, or a
-// managed identity's.
+// Principal is an Entra ID principal: an application's or a managed
+// identity's service principal, or a user.
 type Principal struct {
-	AppID       string `json:"appId"`
+	AppID       string `json:"appId,omitempty"`
 	ObjectID    string `json:"objectId"`
+	UPN         string `json:"upn,omitempty"`
 	DisplayName string `json:"displayName,omitempty"`
 }
 
@@ -49,6 +50,9 @@ type Directory interface {
 	// ManagedIdentity returns the service principal of the user-assigned
 	// managed identity with the given resource ID, with the same errors.
 	ManagedIdentity(ctx context.Context, resourceID string) (Principal, error)
+	// User returns the user whose user principal name or e-mail address is
+	// name, with the same errors.
+	User(ctx context.Context, name string) (Principal, error)
 }
 
 // Roles reads and writes Azure RBAC role assignments.

@@ -11,7 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 
-	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
@@ -535,7 +535,7 @@ func TestPrincipalNotFoundThenSuccess(t *testing.T) {
 // counts as done, with no retry and no second assignment.
 func TestExistingRoleAssignmentCountsAsDone(t *testing.T) {
 	w := remediationWorld(t, enforce)
-	principal := aks.SystemAssignedPrincipal(id(t, spID))
+	principal := azurefake.SystemAssignedPrincipal(id(t, spID))
 	handMade := guard.RoleAssignment{ID: vnet + "/providers/Microsoft.Authorization/roleAssignments/0b7c3a4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d",
 		RoleDefinitionID: networkRole, PrincipalID: principal, PrincipalType: "ServicePrincipal"}
 	w.rbac.Add(handMade)

@@ -7,12 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/armid"
-	"github.com/aksguard/aksguard/pkg/graph"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
-	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 	"github.com/aksguard/aksguard/pkg/storetest"
 )
@@ -29,9 +27,9 @@ var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 // runs one, else the in-memory store (which passes the same contract).
 type world struct {
 	t      *testing.T
-	fleet  *aks.Fleet
-	graph  *graph.Sim
-	rbac   *rbac.Sim
+	fleet  *azurefake.Fleet
+	graph  *azurefake.Graph
+	rbac   *azurefake.RBAC
 	store  guard.Store
 	queue  *flakyQueue
 	alerts *memory.Alerts
@@ -42,12 +40,12 @@ type world struct {
 
 func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	t.Helper()
-	fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(t,
+	fleet, err := azurefake.LoadFleet(bytes.NewReader(sampletest.Array(t,
 		"aks_get_sp_realguid_sdknet_recording.json", "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, fleet: fleet, graph: graph.NewSim(), rbac: rbac.NewSim(), store: storetest.Store(t),
+	w := &world{t: t, fleet: fleet, graph: azurefake.NewGraph(), rbac: azurefake.NewRBAC(), store: storetest.Store(t),
 		queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}, now: t0}
 	t.Cleanup(w.graph.Close)
 	cfg := guard.Config{Clusters: fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/aksguard/aksguard/pkg/aks"
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
@@ -20,7 +20,7 @@ import (
 // adapter, over the SDK's fake, for the specs' cluster they belong to.
 func loadMaintenanceSample(t *testing.T, name string) []guard.MaintenanceConfig {
 	t.Helper()
-	fleet, err := aks.LoadFleet(bytes.NewReader(sampletest.Array(t, "aks_get_spec_2025-01-01_ManagedClustersGet_sp.json")))
+	fleet, err := azurefake.LoadFleet(bytes.NewReader(sampletest.Array(t, "aks_get_spec_2025-01-01_ManagedClustersGet_sp.json")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 // Package rbac reads and writes Azure RBAC role assignments with the
-// armauthorization SDK and turns them into guard.RoleAssignments. It also
-// holds Sim, a simulated RBAC served through the SDK's own fake servers, for
-// the demo and for tests.
+// armauthorization SDK and turns them into guard.RoleAssignments.
+// pkg/azurefake simulates what it talks to.
 package rbac
 
 import (
@@ -52,7 +51,7 @@ var _ guard.Roles = (*Client)(nil)
 
 // New returns a Client that authenticates with cred. opts may be nil; tests
 // and the demo pass options whose Transport is an SDK fake (see
-// Sim.ClientOptions). Unless opts sets them, retries are limited to
+// azurefake.RBAC.ClientOptions). Unless opts sets them, retries are limited to
 // MaxRetries 2, MaxRetryDelay 5s and TryTimeout 30s; New does not modify
 // opts.
 func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
@@ -102,7 +101,7 @@ func (c *Client) AssignmentsOf(ctx context.Context, principalID string, scopes [
 	seen := map[string]bool{}
 	for _, scope := range scopes {
 		op := fmt.Sprintf("list role assignments of %s at %s", principalID, scope)
-		s, err := cleanScope(scope)
+		s, err := CleanScope(scope)
 		if err != nil {
 			return nil, guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
 		}
@@ -201,14 +200,14 @@ const assignmentsSegment = "/providers/microsoft.authorization/roleassignments/"
 // created, KindForbidden (AuthorizationFailed) without the right to assign.
 func (c *Client) Assign(ctx context.Context, a guard.RoleAssignment) error {
 	op := fmt.Sprintf("assign role %s on %s to %s", a.RoleDefinitionID, a.Scope, a.PrincipalID)
-	scope, err := cleanScope(a.Scope)
+	scope, err := CleanScope(a.Scope)
 	if err != nil {
 		return guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
 	}
 	if !armid.IsGUID(a.PrincipalID) {
 		return guard.Errorf(guard.KindInvalid, "%s: principal ID is not a GUID", op)
 	}
-	if roleGUID(a.RoleDefinitionID) == "" {
+	if RoleGUID(a.RoleDefinitionID) == "" {
 		return guard.Errorf(guard.KindInvalid, "%s: not a role definition ID (want …/providers/Microsoft.Authorization/roleDefinitions/<guid>)", op)
 	}
 	api, err := c.api(subscriptionOf(scope))
@@ -255,7 +254,7 @@ var assignmentNamespace = uuid.UUID{0x6b, 0x1f, 0x3c, 0x52, 0x9e, 0x07, 0x4d, 0x
 // "/providers/Microsoft.Authorization/roleDefinitions/<guid>" that ARM
 // returns and the subscription-level form callers send give the same name.
 func AssignmentName(scope, roleDefinitionID, principalID string) string {
-	role := roleGUID(roleDefinitionID)
+	role := RoleGUID(roleDefinitionID)
 	if role == "" {
 		role = roleDefinitionID
 	}
@@ -270,9 +269,9 @@ var (
 // maxScope bounds the length of a scope.
 const maxScope = 2048
 
-// roleGUID returns the GUID at the end of a role definition's resource ID,
+// RoleGUID returns the GUID at the end of a role definition's resource ID,
 // or "" when id is not one.
-func roleGUID(id string) string {
+func RoleGUID(id string) string {
 	m := roleDefRE.FindStringSubmatch(id)
 	if m == nil {
 		return ""
@@ -280,12 +279,12 @@ func roleGUID(id string) string {
 	return m[2]
 }
 
-// cleanScope checks a scope and returns it without a trailing slash. The
+// CleanScope checks a scope and returns it without a trailing slash. The
 // SDK pastes the scope into the request path unescaped, so a scope must be
 // an absolute path of plain segments: no empty, "." or ".." segments, and
 // none of ? # % \, spaces or control characters, which would change the
 // request's meaning.
-func cleanScope(scope string) (string, error) {
+func CleanScope(scope string) (string, error) {
 	s := strings.TrimRight(scope, "/")
 	switch {
 	case s == "":

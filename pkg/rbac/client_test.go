@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"encoding/json"
@@ -19,7 +19,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
@@ -76,9 +78,9 @@ func (r *recorder) Do(req *http.Request) (*http.Response, error) {
 }
 
 // fakeClient returns a Client served by srv, and the recorder in front of it.
-func fakeClient(srv *fake.RoleAssignmentsServer) (*Client, *recorder) {
+func fakeClient(srv *fake.RoleAssignmentsServer) (*rbac.Client, *recorder) {
 	rec := &recorder{next: fake.NewRoleAssignmentsServerTransport(srv)}
-	return New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: rec}}), rec
+	return rbac.New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: rec}}), rec
 }
 
 func TestAssignmentsOfSamples(t *testing.T) {
@@ -144,14 +146,27 @@ func TestAssignmentsOfSamples(t *testing.T) {
 	}
 }
 
+// assignmentID is the resource ID of the role assignment name at scope.
+func assignmentID(scope, name string) string {
+	return strings.TrimRight(scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + name
+}
+
+// toSDK returns a as ARM's REST API shows it.
+func toSDK(a guard.RoleAssignment) *armauthorization.RoleAssignment {
+	return &armauthorization.RoleAssignment{ID: to.Ptr(a.ID), Properties: &armauthorization.RoleAssignmentProperties{
+		Scope: to.Ptr(a.Scope), RoleDefinitionID: to.Ptr(a.RoleDefinitionID), PrincipalID: to.Ptr(a.PrincipalID),
+		PrincipalType: to.Ptr(armauthorization.PrincipalType(a.PrincipalType)),
+	}}
+}
+
 func TestAssignmentsOfFiltersPrincipal(t *testing.T) {
 	// A server that ignores the filter and returns everyone's assignments,
 	// as assignedTo() would return a group's: only the principal's own
 	// count.
 	sub := "/subscriptions/" + subA
 	everyone := []*armauthorization.RoleAssignment{
-		toSDK(guard.RoleAssignment{Scope: sub, ID: assignmentID(sub, AssignmentName(sub, contributor(subA), spOld)), RoleDefinitionID: contributor(subA), PrincipalID: spOld, PrincipalType: "ServicePrincipal"}),
-		toSDK(guard.RoleAssignment{Scope: sub, ID: assignmentID(sub, AssignmentName(sub, contributor(subA), other)), RoleDefinitionID: contributor(subA), PrincipalID: other, PrincipalType: "Group"}),
+		toSDK(guard.RoleAssignment{Scope: sub, ID: assignmentID(sub, rbac.AssignmentName(sub, contributor(subA), spOld)), RoleDefinitionID: contributor(subA), PrincipalID: spOld, PrincipalType: "ServicePrincipal"}),
+		toSDK(guard.RoleAssignment{Scope: sub, ID: assignmentID(sub, rbac.AssignmentName(sub, contributor(subA), other)), RoleDefinitionID: contributor(subA), PrincipalID: other, PrincipalType: "Group"}),
 		{ID: to.Ptr(sub + "/providers/Microsoft.Authorization/roleAssignments/no-properties")},
 		nil,
 	}
@@ -178,7 +193,7 @@ func TestAssignmentsOfSim(t *testing.T) {
 	subAScope, subBScope := "/subscriptions/"+subA, "/subscriptions/"+subB
 	rg := subAScope + "/resourceGroups/rg-payments"
 	acr := subBScope + "/resourceGroups/rg-shared/providers/Microsoft.ContainerRegistry/registries/payments"
-	s := NewSim()
+	s := azurefake.NewRBAC()
 	held := []guard.RoleAssignment{
 		{Scope: mgRoot, RoleDefinitionID: "/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7", PrincipalID: spOld, PrincipalType: "ServicePrincipal"},
 		{Scope: subAScope, RoleDefinitionID: contributor(subA), PrincipalID: spOld, PrincipalType: "ServicePrincipal"},
@@ -237,7 +252,7 @@ func TestAssignmentsOfSim(t *testing.T) {
 			if len(got) != len(tt.want) {
 				t.Errorf("AssignmentsOf(%s, %q) returned %d assignments, want %d", spOld, tt.scopes, len(got), len(tt.want))
 			}
-			if n := c.apis.Len(); n != tt.apis {
+			if n := rbac.SubscriptionClients(c); n != tt.apis {
 				t.Errorf("%d SDK clients after AssignmentsOf(%q), want %d (one per subscription)", n, tt.scopes, tt.apis)
 			}
 		})
@@ -272,7 +287,7 @@ func TestAssign(t *testing.T) {
 				PrincipalType:    string(*ex.Parameters.Properties.PrincipalType),
 			},
 			want: guard.RoleAssignment{
-				ID:               assignmentID(exScope, AssignmentName(exScope, specRole, specPrincipal)),
+				ID:               assignmentID(exScope, rbac.AssignmentName(exScope, specRole, specPrincipal)),
 				Scope:            exScope,
 				RoleDefinitionID: *ex.Parameters.Properties.RoleDefinitionID,
 				PrincipalID:      specPrincipal,
@@ -283,7 +298,7 @@ func TestAssign(t *testing.T) {
 			name: "principal type defaults to ServicePrincipal; ID and role name ignored",
 			in:   guard.RoleAssignment{ID: "ignored", RoleName: "Contributor", Scope: sub + "/", RoleDefinitionID: contributor(subA), PrincipalID: spNew},
 			want: guard.RoleAssignment{
-				ID:               assignmentID(sub, AssignmentName(sub, contributor(subA), spNew)),
+				ID:               assignmentID(sub, rbac.AssignmentName(sub, contributor(subA), spNew)),
 				Scope:            sub,
 				RoleDefinitionID: contributor(subA),
 				PrincipalID:      spNew,
@@ -294,7 +309,7 @@ func TestAssign(t *testing.T) {
 			name: "condition version defaults to 2.0",
 			in:   guard.RoleAssignment{Scope: sub, RoleDefinitionID: contributor(subA), PrincipalID: spNew, Condition: cond},
 			want: guard.RoleAssignment{
-				ID:               assignmentID(sub, AssignmentName(sub, contributor(subA), spNew)),
+				ID:               assignmentID(sub, rbac.AssignmentName(sub, contributor(subA), spNew)),
 				Scope:            sub,
 				RoleDefinitionID: contributor(subA),
 				PrincipalID:      spNew,
@@ -306,7 +321,7 @@ func TestAssign(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSim()
+			s := azurefake.NewRBAC()
 			if err := s.Client().Assign(t.Context(), tt.in); err != nil {
 				t.Fatalf("Assign(%+v) error %v", tt.in, err)
 			}
@@ -342,7 +357,7 @@ func TestAssignExisting(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSim()
+			s := azurefake.NewRBAC()
 			if tt.existing != nil {
 				s.Add(*tt.existing)
 			}
@@ -364,17 +379,17 @@ func TestAssignExisting(t *testing.T) {
 
 func TestClientErrors(t *testing.T) {
 	sub := "/subscriptions/" + subA
-	assign := func(c *Client) error {
+	assign := func(c *rbac.Client) error {
 		return c.Assign(t.Context(), guard.RoleAssignment{Scope: sub, RoleDefinitionID: contributor(subA), PrincipalID: spNew})
 	}
-	list := func(c *Client) error {
+	list := func(c *rbac.Client) error {
 		_, err := c.AssignmentsOf(t.Context(), spOld, []string{sub})
 		return err
 	}
 	tests := []struct {
 		name   string
 		method string
-		call   func(*Client) error
+		call   func(*rbac.Client) error
 		status int
 		code   string
 		kind   guard.ErrorKind
@@ -391,7 +406,7 @@ func TestClientErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSim()
+			s := azurefake.NewRBAC()
 			s.FailNext(tt.method, 1, tt.status, tt.code)
 			err := tt.call(s.Client())
 			if err == nil {
@@ -424,44 +439,44 @@ func TestClientInvalidInput(t *testing.T) {
 	sub := "/subscriptions/" + subA
 	tests := []struct {
 		name string
-		call func(*Client) error
+		call func(*rbac.Client) error
 	}{
-		{"list: principal not a GUID", func(c *Client) error {
+		{"list: principal not a GUID", func(c *rbac.Client) error {
 			_, err := c.AssignmentsOf(t.Context(), "abc' or principalId eq 'x", []string{sub})
 			return err
 		}},
-		{"list: relative scope", func(c *Client) error {
+		{"list: relative scope", func(c *rbac.Client) error {
 			_, err := c.AssignmentsOf(t.Context(), spOld, []string{"subscriptions/" + subA})
 			return err
 		}},
-		{"list: scope with a query", func(c *Client) error {
+		{"list: scope with a query", func(c *rbac.Client) error {
 			_, err := c.AssignmentsOf(t.Context(), spOld, []string{sub + "?$filter=atScope()"})
 			return err
 		}},
-		{"list: scope with ..", func(c *Client) error {
+		{"list: scope with ..", func(c *rbac.Client) error {
 			_, err := c.AssignmentsOf(t.Context(), spOld, []string{sub + "/../" + subB})
 			return err
 		}},
-		{"list: empty scope", func(c *Client) error {
+		{"list: empty scope", func(c *rbac.Client) error {
 			_, err := c.AssignmentsOf(t.Context(), spOld, []string{"/"})
 			return err
 		}},
-		{"assign: principal not a GUID", func(c *Client) error {
+		{"assign: principal not a GUID", func(c *rbac.Client) error {
 			return c.Assign(t.Context(), guard.RoleAssignment{Scope: sub, RoleDefinitionID: contributor(subA), PrincipalID: "payments-sp"})
 		}},
-		{"assign: role is not a role definition ID", func(c *Client) error {
+		{"assign: role is not a role definition ID", func(c *rbac.Client) error {
 			return c.Assign(t.Context(), guard.RoleAssignment{Scope: sub, RoleDefinitionID: "Contributor", PrincipalID: spNew})
 		}},
-		{"assign: scope with a space", func(c *Client) error {
+		{"assign: scope with a space", func(c *rbac.Client) error {
 			return c.Assign(t.Context(), guard.RoleAssignment{Scope: sub + "/resourceGroups/rg one", RoleDefinitionID: contributor(subA), PrincipalID: spNew})
 		}},
-		{"assign: scope with an encoded slash", func(c *Client) error {
+		{"assign: scope with an encoded slash", func(c *rbac.Client) error {
 			return c.Assign(t.Context(), guard.RoleAssignment{Scope: sub + "%2F..", RoleDefinitionID: contributor(subA), PrincipalID: spNew})
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSim()
+			s := azurefake.NewRBAC()
 			err := tt.call(s.Client())
 			if got := guard.KindOf(err); err == nil || got != guard.KindInvalid {
 				t.Errorf("error %v (%s), want %s", err, got, guard.KindInvalid)
@@ -475,16 +490,16 @@ func TestClientInvalidInput(t *testing.T) {
 
 func TestAssignmentName(t *testing.T) {
 	sub := "/subscriptions/" + subA
-	name := AssignmentName(sub, contributor(subA), spNew)
+	name := rbac.AssignmentName(sub, contributor(subA), spNew)
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(name) {
-		t.Errorf("AssignmentName() = %q, want a lower-case version-5 GUID", name)
+		t.Errorf("rbac.AssignmentName() = %q, want a lower-case version-5 GUID", name)
 	}
 	// Pinned: a change would give the assignments the guard made new names
 	// (ARM would answer RoleAssignmentExists to them). The value is Python's
 	// uuid.uuid5(UUID("6b1f3c52-9e07-4d1a-8f3e-2ac4517d90e3"),
 	// "<scope>\n<role GUID>\n<principal>"), all lower-case.
 	if want := "8e3923a4-8d4f-5a89-ac08-afbaf8ed0ed5"; name != want {
-		t.Errorf("AssignmentName() = %q, want the pinned %q", name, want)
+		t.Errorf("rbac.AssignmentName() = %q, want the pinned %q", name, want)
 	}
 
 	same := []struct{ scope, role, principal string }{
@@ -495,8 +510,8 @@ func TestAssignmentName(t *testing.T) {
 	}
 	for _, in := range same {
 		for range 3 {
-			if got := AssignmentName(in.scope, in.role, in.principal); got != name {
-				t.Errorf("AssignmentName(%q, %q, %q) = %s, want %s", in.scope, in.role, in.principal, got, name)
+			if got := rbac.AssignmentName(in.scope, in.role, in.principal); got != name {
+				t.Errorf("rbac.AssignmentName(%q, %q, %q) = %s, want %s", in.scope, in.role, in.principal, got, name)
 			}
 		}
 	}
@@ -508,16 +523,16 @@ func TestAssignmentName(t *testing.T) {
 	}
 	seen := map[string]bool{name: true}
 	for _, in := range differ {
-		got := AssignmentName(in.scope, in.role, in.principal)
+		got := rbac.AssignmentName(in.scope, in.role, in.principal)
 		if seen[got] {
-			t.Errorf("AssignmentName(%q, %q, %q) = %s, which another input gave too", in.scope, in.role, in.principal, got)
+			t.Errorf("rbac.AssignmentName(%q, %q, %q) = %s, which another input gave too", in.scope, in.role, in.principal, got)
 		}
 		seen[got] = true
 	}
 }
 
 func TestClientConcurrent(t *testing.T) {
-	s := NewSim()
+	s := azurefake.NewRBAC()
 	c := s.Client()
 	subs := []string{subA, subB}
 	const workers = 16
@@ -552,7 +567,7 @@ func TestClientConcurrent(t *testing.T) {
 	if err != nil || len(got) != 10 {
 		t.Errorf("AssignmentsOf(both subscriptions) = %d assignments, %v; want 10, nil", len(got), err)
 	}
-	if n := c.apis.Len(); n != 2 {
+	if n := rbac.SubscriptionClients(c); n != 2 {
 		t.Errorf("%d SDK clients, want 2 (one per subscription)", n)
 	}
 }

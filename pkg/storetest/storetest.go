@@ -147,8 +147,8 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 		Approval:  fullApproval(),
 		Plan: &guard.Plan{
 			Target:           guard.IdentityTarget{Type: "UserAssigned", UserAssigned: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-1"},
-			TargetPrincipal:  &guard.Principal{AppID: "5e6f7a8b-0000-1111-2222-333344445555", ObjectID: "6f7a8b9c-0000-1111-2222-333344445555", DisplayName: "id-1"},
-			ServicePrincipal: guard.Principal{AppID: "63113597-dbba-427d-82d3-94e4060d0e8b", ObjectID: "7a8b9c0d-0000-1111-2222-333344445555", DisplayName: "sp-aks"},
+			TargetPrincipal:  &guard.Principal{AppID: "5e6f7a8b-0000-1111-2222-333344445555", ObjectID: "6f7a8b9c-0000-1111-2222-333344445555", DisplayName: "id-1", UPN: "unused-for-identities@contoso.com"},
+			ServicePrincipal: guard.Principal{AppID: "63113597-dbba-427d-82d3-94e4060d0e8b", ObjectID: "7a8b9c0d-0000-1111-2222-333344445555", DisplayName: "sp-aks", UPN: "unused-for-apps@contoso.com"},
 			ControlPlane:     []guard.RoleAssignment{fullAssignment("b24988ac-6180-42a0-ab88-20f7382dd24c")},
 			Kubelet:          []guard.RoleAssignment{fullAssignment(guard.AcrPullRoleID)},
 			Scopes:           []string{"/subscriptions/00000000-0000-0000-0000-000000000000"},

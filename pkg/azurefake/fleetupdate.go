@@ -1,6 +1,7 @@
-package aks
+package azurefake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,11 +54,10 @@ const (
 
 // updates is the state of the fleet's update operations; Fleet.mu guards it.
 type updates struct {
-	polls    int       // in-progress answers before the result
-	failures []failure // FailUpdate's, oldest first
-	next     uint64    // numbers operations
-	byID     map[string]*operation
-	running  map[string]*operation // by key(cluster ID)
+	polls   int    // in-progress answers before the result
+	next    uint64 // numbers operations
+	byID    map[string]*operation
+	running map[string]*operation // by key(cluster ID)
 }
 
 func newUpdates() updates {
@@ -71,11 +71,18 @@ type operation struct {
 	after   armcontainerservice.ManagedCluster // the cluster once the update succeeds
 	fail    *failure                           // nil: the update succeeds
 	done    bool
+	// correlation ties the operation's change records together.
+	correlation string
 }
 
-// operationKey is the request context key of the ID of the operation a PUT
-// starts.
+// operationKey is the request context key of the operation a PUT starts:
+// its ID, and the failure it ends in, if any.
 type operationKey struct{}
+
+type startingOperation struct {
+	id   string
+	fail *failure
+}
 
 // SetUpdatePolls makes the updates started from now on report "InProgress"
 // n times (the PUT's answer and n-1 polls) before their result; with 0 the
@@ -90,8 +97,8 @@ func (f *Fleet) SetUpdatePolls(n int) {
 	f.updates.polls = max(n, 0)
 }
 
-// FailUpdate makes the next n updates that the fleet accepts, after those
-// already asked for, fail with the ARM error code (such as
+// FailUpdate makes the next n PUTs of updates, after those already asked
+// for, start operations that fail with the ARM error code (such as
 // "PropertyChangeNotAllowed" or "InternalServerError") when their result
 // comes. ARM reports a failed operation through its status monitor, with
 // HTTP 200, so the SDK's *azcore.ResponseError has StatusCode 200 and
@@ -103,9 +110,7 @@ func (f *Fleet) FailUpdate(n int, status int, code string) {
 	if n <= 0 {
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.updates.failures = append(f.updates.failures, failure{status: status, code: code, left: n})
+	f.faults.queue(&failure{kind: OperationFailed, status: status, code: code, left: n}, beginCreateOrUpdate)
 }
 
 // serveUpdate serves a request of BeginCreateOrUpdate: the PUT that starts
@@ -116,12 +121,24 @@ func (f *Fleet) serveUpdate(sub string, req *http.Request) (*http.Response, erro
 	if req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, fakeStatusSuffix) {
 		return f.pollUpdate(sub, req)
 	}
-	if fl, ok := f.record(beginCreateOrUpdate); ok {
-		return nil, injected(req, fl)
-	}
 	id, err := armid.ParseCluster(req.URL.Path)
 	if err != nil {
 		return nil, fleetError{fmt.Errorf("fleet: %s %s: %w", req.Method, req.URL.Path, err)}
+	}
+	f.mu.Lock()
+	hook := f.beforePut
+	f.mu.Unlock()
+	if hook != nil {
+		hook(id)
+	}
+	o := f.faults.take(beginCreateOrUpdate)
+	if o.refuse != nil {
+		return nil, injected(req, o.refuse)
+	}
+	var fail *failure
+	if o.failOp != nil {
+		// The operation's own result: ARM's status monitor keeps the code.
+		fail = &failure{status: cmp.Or(o.failOp.status, http.StatusInternalServerError), code: cmp.Or(o.failOp.code, "InternalOperationError")}
 	}
 	f.mu.Lock()
 	busy := f.updates.running[key(id)] != nil
@@ -131,9 +148,9 @@ func (f *Fleet) serveUpdate(sub string, req *http.Request) (*http.Response, erro
 	if busy {
 		// As AKS does. The fake would take the PUT for a poll of the
 		// running operation.
-		return nil, injected(req, failure{status: http.StatusConflict, code: "AnotherOperationInProgress"})
+		return nil, injected(req, &failure{status: http.StatusConflict, code: "AnotherOperationInProgress"})
 	}
-	req = withOperation(req, opID)
+	req = withOperation(req, startingOperation{id: opID, fail: fail})
 	resp, err := f.server(sub).Do(req)
 	if err != nil {
 		return nil, err
@@ -145,15 +162,20 @@ func (f *Fleet) serveUpdate(sub string, req *http.Request) (*http.Response, erro
 		resp.Body.Close()
 		return nil, fleetError{fmt.Errorf("fleet: %s %s: the fake accepted an update the fleet did not start", req.Method, req.URL.Path)}
 	}
-	return f.answer(op, req, resp)
+	resp, err = f.answer(op, req, resp)
+	if err == nil && o.lose {
+		resp.Body.Close()
+		return nil, lostAnswer{beginCreateOrUpdate}
+	}
+	return resp, err
 }
 
 // withOperation returns a copy of req that names operation id in its
 // context, for the fake, and in its URL, which the SDK's fake poller polls.
-func withOperation(req *http.Request, id string) *http.Request {
-	r := req.Clone(context.WithValue(req.Context(), operationKey{}, id))
+func withOperation(req *http.Request, op startingOperation) *http.Request {
+	r := req.Clone(context.WithValue(req.Context(), operationKey{}, op))
 	q := r.URL.Query()
-	q.Set(operationParam, id)
+	q.Set(operationParam, op.id)
 	r.URL.RawQuery = q.Encode()
 	return r
 }
@@ -167,7 +189,7 @@ func (f *Fleet) pollUpdate(sub string, req *http.Request) (*http.Response, error
 	f.mu.Unlock()
 	switch {
 	case op == nil:
-		return nil, injected(req, failure{status: http.StatusNotFound, code: "ResourceNotFound"})
+		return nil, injected(req, &failure{status: http.StatusNotFound, code: "ResourceNotFound"})
 	case done:
 		return op.outcome(req)
 	}
@@ -202,13 +224,16 @@ func (f *Fleet) finish(op *operation) {
 	op.done = true
 	delete(f.updates.running, op.cluster)
 	cur, ok := f.clusters[op.cluster]
-	switch {
-	case !ok:
-	case op.fail == nil:
-		f.clusters[op.cluster] = op.after
-	default:
-		f.clusters[op.cluster] = withState(cur, "Failed", f.nextETag(deref(cur.ETag)))
+	if !ok {
+		return
 	}
+	next := op.after
+	if op.fail != nil {
+		next = withState(cur, "Failed", f.nextETag(deref(cur.ETag)))
+	}
+	f.clusters[op.cluster] = next
+	id, _ := armid.ParseCluster(deref(next.ID))
+	f.history.add(f.now(), id, ChangeUpdate, f.self, Write{CorrelationID: op.correlation}, diff(cur, next))
 }
 
 // outcome is the status monitor's answer for op once it is done.
@@ -238,7 +263,8 @@ func (op *operation) outcome(req *http.Request) (*http.Response, error) {
 // migrate); else it starts the operation the request's context names.
 func (f *Fleet) fakeBeginCreateOrUpdate(subscription string) func(context.Context, string, string, armcontainerservice.ManagedCluster, *armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions) (azfake.PollerResponder[armcontainerservice.ManagedClustersClientCreateOrUpdateResponse], azfake.ErrorResponder) {
 	return func(ctx context.Context, rg, name string, body armcontainerservice.ManagedCluster, opts *armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions) (resp azfake.PollerResponder[armcontainerservice.ManagedClustersClientCreateOrUpdateResponse], errResp azfake.ErrorResponder) {
-		opID, _ := ctx.Value(operationKey{}).(string)
+		start, _ := ctx.Value(operationKey{}).(startingOperation)
+		opID := start.id
 		if opID == "" {
 			errResp.SetError(errors.New("fleet: BeginCreateOrUpdate reached the fake without the fleet's router"))
 			return resp, errResp
@@ -268,14 +294,13 @@ func (f *Fleet) fakeBeginCreateOrUpdate(subscription string) func(context.Contex
 			errResp.SetResponseError(http.StatusBadRequest, code)
 			return resp, errResp
 		}
-		op := &operation{id: opID, cluster: k, after: after}
-		if fl, rest, ok := next(f.updates.failures); ok {
-			op.fail = &fl
-			f.updates.failures = rest
-		}
+		op := &operation{id: opID, cluster: k, after: after, fail: start.fail}
 		f.updates.byID[opID] = op
 		f.updates.running[k] = op
-		f.clusters[k] = withState(cur, "Updating", f.nextETag(deref(cur.ETag)))
+		f.accepted[k]++
+		updating := withState(cur, "Updating", f.nextETag(deref(cur.ETag)))
+		op.correlation = f.history.add(f.now(), id, ChangeUpdate, f.self, Write{}, diff(cur, updating))
+		f.clusters[k] = updating
 		for range f.updates.polls {
 			resp.AddNonTerminalResponse(http.StatusOK, nil)
 		}
@@ -425,4 +450,12 @@ func SystemAssignedPrincipal(id guard.ClusterID) string { return nameGUID("princ
 // and the lower-cased name, in the URL namespace.
 func nameGUID(kind, name string) string {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("aksguard-fleet:"+kind+":"+strings.ToLower(name))).String()
+}
+
+// kubeletIdentityKey is the identityProfile key of the kubelet identity.
+const kubeletIdentityKey = "kubeletidentity"
+
+// kubelet returns the kubelet identity of an identityProfile, or nil.
+func kubelet(profile map[string]*armcontainerservice.UserAssignedIdentity) *armcontainerservice.UserAssignedIdentity {
+	return profile[kubeletIdentityKey]
 }

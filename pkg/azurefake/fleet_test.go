@@ -1,7 +1,6 @@
-package aks
+package azurefake
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"os"
@@ -17,11 +16,37 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
 const demoFleet = "../demo/fleet.json"
+
+const (
+	subA = "7081f3a5-4a28-420f-983d-d492b49d20a2"
+	subB = "e8b427c5-2832-403d-beae-d6552b1bcfb5"
+)
+
+func clusterID(sub, rg, name string) guard.ClusterID {
+	return guard.ClusterID{Subscription: sub, ResourceGroup: rg, Name: name}
+}
+
+// spCluster is a minimal cluster that authenticates with a service principal.
+func spCluster(id guard.ClusterID, clientID string) armcontainerservice.ManagedCluster {
+	return armcontainerservice.ManagedCluster{
+		ID:       to.Ptr(id.String()),
+		Name:     to.Ptr(id.Name),
+		Type:     to.Ptr("Microsoft.ContainerService/ManagedClusters"),
+		Location: to.Ptr("westeurope"),
+		Properties: &armcontainerservice.ManagedClusterProperties{
+			ProvisioningState:       to.Ptr("Succeeded"),
+			ServicePrincipalProfile: &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: to.Ptr(clientID)},
+		},
+	}
+}
+
+func fleetClient(f *Fleet) *aks.Client { return f.Client() }
 
 func TestDemoFleet(t *testing.T) {
 	file, err := os.Open(demoFleet)
@@ -289,17 +314,8 @@ func TestFleetUnimplementedMethod(t *testing.T) {
 	f := NewFleet()
 	id := clusterID(subA, "rg-payments-prod-weu", "payments-prod-weu")
 	f.Put(spCluster(id, "3bf1b8fa-ad21-402f-888a-ec509e7f55f1"))
-	s, err := fleetClient(f).sdk(subA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mcc, ok := s.clusters.(interface {
-		GetUpgradeProfile(ctx context.Context, resourceGroupName string, resourceName string, options *armcontainerservice.ManagedClustersClientGetUpgradeProfileOptions) (armcontainerservice.ManagedClustersClientGetUpgradeProfileResponse, error)
-	})
-	if !ok {
-		t.Fatalf("sdk(%s).clusters = %T, want the SDK client", subA, s.clusters)
-	}
-	_, err = mcc.GetUpgradeProfile(t.Context(), id.ResourceGroup, id.Name, nil)
+	mcc := sdkClusters(t, f)
+	_, err := mcc.GetUpgradeProfile(t.Context(), id.ResourceGroup, id.Name, nil)
 	if err == nil || !strings.Contains(err.Error(), "not implemented") {
 		t.Errorf("GetUpgradeProfile() error = %v, want not implemented", err)
 	}

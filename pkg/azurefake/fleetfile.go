@@ -1,4 +1,4 @@
-package aks
+package azurefake
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package aks
+package azurefake
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8/fake"
 
+	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -48,70 +49,160 @@ type Fleet struct {
 	// lists serializes maintenance-configuration lists, for the same reason.
 	lists sync.Mutex
 
+	faults *Faults
+	now    func() time.Time
+
 	mu          sync.Mutex
 	clusters    map[string]armcontainerservice.ManagedCluster             // by key(id); never modified in place
 	maintenance map[string][]armcontainerservice.MaintenanceConfiguration // by key(cluster id); never modified in place
 	writes      uint64                                                    // numbers the eTags Put assigns
-	calls       map[string]int                                            // by method
 	polls       map[string]int                                            // by method
-	failures    map[string][]failure                                      // by method, oldest first
+	accepted    map[string]int                                            // identity updates accepted, by key(cluster id)
 	servers     map[string]policy.Transporter                             // by lower-cased subscription
 	updates     updates
+	history     history
+	// self is who the SDK clients act as, in the change records of their
+	// writes: the guard's identity.
+	self Caller
+	// tagsKeepETag: a write that changes nothing but tags keeps the eTag.
+	tagsKeepETag bool
+	// beforePut runs when a PUT reaches the fleet, before anything else.
+	beforePut func(guard.ClusterID)
 }
 
-// failure is a failure FailNext or FailUpdate asked for.
-type failure struct {
-	status     int
-	code       string
-	retryAfter time.Duration
-	left       int
-}
+// NewFleet returns a Fleet with no clusters, on the real clock, with Faults
+// of its own.
+func NewFleet() *Fleet { return newFleet(time.Now, NewFaults(time.Now)) }
 
-// NewFleet returns a Fleet with no clusters.
-func NewFleet() *Fleet {
+func newFleet(now func() time.Time, faults *Faults) *Fleet {
 	return &Fleet{
+		faults:      faults,
+		now:         now,
 		clusters:    map[string]armcontainerservice.ManagedCluster{},
 		maintenance: map[string][]armcontainerservice.MaintenanceConfiguration{},
-		calls:       map[string]int{},
 		polls:       map[string]int{},
-		failures:    map[string][]failure{},
+		accepted:    map[string]int{},
 		servers:     map[string]policy.Transporter{},
 		updates:     newUpdates(),
+		self:        Caller{ChangedBy: "aksguard", Type: CallerApplication},
 	}
 }
 
 // key is the map key of a cluster: its lower-cased canonical resource ID.
 func key(id guard.ClusterID) string { return strings.ToLower(id.String()) }
 
-// Put adds c, or replaces the cluster with the same ID, and gives it a fresh
-// eTag as ARM does on every write. The fleet keeps a copy: changing c
-// afterwards changes nothing. Put panics if c has no valid managed cluster
-// ID; that is a bug in the caller.
+// Put adds c, or replaces the cluster with the same ID, as a caller the
+// change history cannot name (changedBy Unknown). See PutAs.
 func (f *Fleet) Put(c armcontainerservice.ManagedCluster) {
+	f.PutAs(c, Caller{}, Write{})
+}
+
+// Write describes a write to a cluster for its change record.
+type Write struct {
+	// Operation is the permission the write used, as change history names
+	// it; default Microsoft.ContainerService/managedClusters/write.
+	Operation string
+	// CorrelationID ties the record to the write's events; a fresh one
+	// when empty.
+	CorrelationID string
+}
+
+// PutAs adds c, or replaces the cluster with the same ID, and gives it a
+// fresh eTag as ARM does on every write (unless SetTagsKeepETag says a write
+// of tags alone keeps it). The write is recorded in the change history as
+// by, with Create for a new cluster and Update listing the changed
+// properties otherwise. It returns the record's correlation ID, which the
+// events of the write carry. The fleet keeps a copy: changing c afterwards
+// changes nothing. PutAs panics if c has no valid managed cluster ID; that
+// is a bug in the caller.
+func (f *Fleet) PutAs(c armcontainerservice.ManagedCluster, by Caller, w Write) string {
 	id, err := armid.ParseCluster(deref(c.ID))
 	if err != nil {
-		panic("aks: Fleet.Put: " + err.Error())
+		panic("azurefake: Fleet.Put: " + err.Error())
 	}
 	c = cloneJSON(c)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := key(id)
-	c.ETag = f.nextETag(deref(f.clusters[k].ETag))
+	old, existed := f.clusters[k]
+	changes := diff(old, c)
+	c.ETag = f.nextETag(deref(old.ETag))
+	if existed && f.tagsKeepETag && onlyTags(changes) && old.ETag != nil {
+		c.ETag = old.ETag
+	}
 	f.clusters[k] = c
+	kind := ChangeUpdate
+	if !existed {
+		kind, changes = ChangeCreate, nil
+	}
+	return f.history.add(f.now(), id, kind, by, w, changes)
 }
 
 // Delete removes the cluster with resource ID id and its maintenance
-// configurations; it does nothing when there is none or id is not a
-// cluster's.
-func (f *Fleet) Delete(id string) {
+// configurations, as a caller the change history cannot name; it does
+// nothing when there is none or id is not a cluster's. See DeleteAs.
+func (f *Fleet) Delete(id string) { f.DeleteAs(id, Caller{}, Write{}) }
+
+// DeleteAs removes the cluster with resource ID id and its maintenance
+// configurations, recorded in the change history as by, and returns the
+// record's correlation ID; it does nothing (and returns "") when there is
+// no such cluster or id is not a cluster's.
+func (f *Fleet) DeleteAs(id string, by Caller, w Write) string {
 	cid, err := armid.ParseCluster(id)
 	if err != nil {
-		return
+		return ""
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.clusters[key(cid)]; !ok {
+		return ""
+	}
 	delete(f.clusters, key(cid))
 	delete(f.maintenance, key(cid))
+	if w.Operation == "" {
+		w.Operation = "Microsoft.ContainerService/managedClusters/delete"
+	}
+	return f.history.add(f.now(), cid, ChangeDelete, by, w, nil)
+}
+
+// SetTagsKeepETag makes a write that changes nothing but tags keep the
+// cluster's eTag (keep true) or give it a fresh one like every other write
+// (false, the default). Microsoft's docs do not say which ARM does for a
+// tags write to a managed cluster; the simulator does either.
+func (f *Fleet) SetTagsKeepETag(keep bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tagsKeepETag = keep
+}
+
+// SetSelf names who the SDK clients built with ClientOptions act as, in the
+// change records of their writes.
+func (f *Fleet) SetSelf(by Caller) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.self = by
+}
+
+// BeforePut makes the fleet call fn with the cluster's ID whenever a PUT of
+// BeginCreateOrUpdate reaches it, before the fleet looks at the PUT: fn
+// may change the cluster, as a person might just then.
+func (f *Fleet) BeforePut(fn func(guard.ClusterID)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.beforePut = fn
+}
+
+// Accepted returns how many identity updates (PUTs of BeginCreateOrUpdate)
+// the fleet has accepted for the cluster with resource ID id; a PUT refused
+// (412, 409, 400 or an injected fault) is not one.
+func (f *Fleet) Accepted(id string) int {
+	cid, err := armid.ParseCluster(id)
+	if err != nil {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.accepted[key(cid)]
 }
 
 // SetMaintenanceConfigs replaces the planned-maintenance configurations of
@@ -125,11 +216,11 @@ func (f *Fleet) Delete(id string) {
 func (f *Fleet) SetMaintenanceConfigs(clusterID string, cfgs []armcontainerservice.MaintenanceConfiguration) {
 	id, err := armid.ParseCluster(clusterID)
 	if err != nil {
-		panic("aks: Fleet.SetMaintenanceConfigs: " + err.Error())
+		panic("azurefake: Fleet.SetMaintenanceConfigs: " + err.Error())
 	}
 	cfgs, err = maintenanceConfigsOf(id, cfgs)
 	if err != nil {
-		panic("aks: Fleet.SetMaintenanceConfigs: " + err.Error())
+		panic("azurefake: Fleet.SetMaintenanceConfigs: " + err.Error())
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -196,11 +287,11 @@ func (f *Fleet) nextETag(old string) *string {
 func cloneJSON[T any](v T) T {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("aks: copy %T: %v", v, err))
+		panic(fmt.Sprintf("azurefake: copy %T: %v", v, err))
 	}
 	var out T
 	if err := json.Unmarshal(b, &out); err != nil {
-		panic(fmt.Sprintf("aks: copy %T: %v", v, err))
+		panic(fmt.Sprintf("azurefake: copy %T: %v", v, err))
 	}
 	return out
 }
@@ -210,11 +301,7 @@ func cloneJSON[T any](v T) T {
 // request per call. For a long-running operation such as
 // BeginCreateOrUpdate it counts the requests that start one, not the polls
 // (see Polls): one per Begin call without a resume token.
-func (f *Fleet) Calls(method string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[qualify(method)]
-}
+func (f *Fleet) Calls(method string) int { return f.faults.Calls(qualify(method)) }
 
 // Polls returns how many polls of the long-running operations of method,
 // such as "BeginCreateOrUpdate", the fleet has answered.
@@ -232,13 +319,7 @@ func (f *Fleet) Polls(method string) int {
 // For BeginCreateOrUpdate it fails the PUT that starts the operation, not
 // its polls; FailUpdate makes an accepted operation fail.
 func (f *Fleet) FailNext(method string, n int, status int, code string, retryAfter time.Duration) {
-	if n <= 0 {
-		return
-	}
-	m := qualify(method)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failures[m] = append(f.failures[m], failure{status: status, code: code, retryAfter: retryAfter, left: n})
+	f.faults.failNext(qualify(method), n, status, code, retryAfter)
 }
 
 // qualify names method with its client; a bare method is a
@@ -275,14 +356,15 @@ func (r router) Do(req *http.Request) (*http.Response, error) {
 	if method == beginCreateOrUpdate {
 		return r.f.serveUpdate(sub, req)
 	}
-	if fl, ok := r.f.record(method); ok {
-		return nil, injected(req, fl)
+	o := r.f.faults.take(method)
+	if o.refuse != nil {
+		return nil, injected(req, o.refuse)
 	}
 	if method == listMaintenanceConfigs && !r.f.hasClusterOf(req.URL.Path) {
 		// Here, not in the fake: the fake keeps a pager that ended in an
 		// error and answers every later list of the same cluster with
 		// "fake paged response is empty".
-		return nil, injected(req, failure{status: http.StatusNotFound, code: "ResourceNotFound"})
+		return nil, injected(req, &failure{status: http.StatusNotFound, code: "ResourceNotFound"})
 	}
 	if method == listMaintenanceConfigs {
 		// The SDK fake keeps a pager's state per request path, shared by
@@ -291,10 +373,18 @@ func (r router) Do(req *http.Request) (*http.Response, error) {
 		r.f.lists.Lock()
 		defer r.f.lists.Unlock()
 	}
-	return r.f.server(sub).Do(req)
+	resp, err := r.f.server(sub).Do(req)
+	if err == nil && o.lose {
+		resp.Body.Close()
+		return nil, lostAnswer{method}
+	}
+	return resp, err
 }
 
-const listMaintenanceConfigs = "MaintenanceConfigurationsClient.NewListByManagedClusterPager"
+const (
+	getCluster             = "ManagedClustersClient.Get"
+	listMaintenanceConfigs = "MaintenanceConfigurationsClient.NewListByManagedClusterPager"
+)
 
 // hasClusterOf reports whether the cluster whose maintenance
 // configurations path lists exists.
@@ -310,40 +400,13 @@ func (f *Fleet) hasClusterOf(path string) bool {
 	return ok
 }
 
-// record counts a request for method and returns the failure it must end
-// in, if FailNext asked for one.
-func (f *Fleet) record(method string) (failure, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls[method]++
-	fl, rest, ok := next(f.failures[method])
-	if len(rest) == 0 {
-		delete(f.failures, method)
-	} else {
-		f.failures[method] = rest
-	}
-	return fl, ok
-}
-
-// next takes one failure off the queue q.
-func next(q []failure) (fl failure, rest []failure, ok bool) {
-	if len(q) == 0 {
-		return failure{}, q, false
-	}
-	fl = q[0]
-	q[0].left--
-	if q[0].left == 0 {
-		q = q[1:]
-	}
-	return fl, q, true
-}
-
 // injected returns the error the fake servers return for fl, built with the
 // fake's own ErrorResponder. The ErrorResponder cannot set response headers,
 // so the Retry-After header is added here, on the error's RawResponse.
-func injected(req *http.Request, fl failure) error {
+func injected(req *http.Request, fl *failure) error {
+	status, code := fl.statusOf("AuthorizationFailed")
 	var er azfake.ErrorResponder
-	er.SetResponseError(fl.status, fl.code)
+	er.SetResponseError(status, code)
 	err := server.GetError(er, req)
 	var re *azcore.ResponseError
 	if fl.retryAfter > 0 && errors.As(err, &re) && re.RawResponse != nil {
@@ -431,6 +494,14 @@ func (fleetError) NonRetriable() {}
 
 func (e fleetError) Unwrap() error { return e.error }
 
-// Client returns a Client that reads this fleet, authenticated with the
-// SDK's fake credential.
-func (f *Fleet) Client() *Client { return New(&azfake.TokenCredential{}, f.ClientOptions()) }
+// Client returns an aks.Client that reads this fleet, authenticated with
+// the SDK's fake credential.
+func (f *Fleet) Client() *aks.Client { return aks.New(&azfake.TokenCredential{}, f.ClientOptions()) }
+
+// deref returns what p points to, or "" for nil.
+func deref[T ~string](p *T) string {
+	if p == nil {
+		return ""
+	}
+	return string(*p)
+}

@@ -1,4 +1,4 @@
-package rbac
+package azurefake
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ import (
 
 // sdkClient returns the SDK's own client on s, for tests of the Sim as an
 // ARM stand-in.
-func sdkClient(t *testing.T, s *Sim) *armauthorization.RoleAssignmentsClient {
+func sdkClient(t *testing.T, s *RBAC) *armauthorization.RoleAssignmentsClient {
 	t.Helper()
 	c, err := armauthorization.NewRoleAssignmentsClient(specSub, &azfake.TokenCredential{}, s.ClientOptions())
 	if err != nil {
@@ -50,15 +50,11 @@ func listIDs(t *testing.T, c *armauthorization.RoleAssignmentsClient, scope, fil
 	return names, nil
 }
 
-func TestSimListFilters(t *testing.T) {
+func TestRBACListFilters(t *testing.T) {
 	// The assignments of the ListForResourceGroup example, plus one of
 	// another principal below the resource group.
-	s := NewSim()
-	for _, ra := range sampleList(t, "roleassignments_list_spec_2022-04-01_ListForResourceGroup.json").Value {
-		a, ok := toAssignment(ra)
-		if !ok {
-			t.Fatalf("sample assignment %+v has no properties", ra)
-		}
+	s := NewRBAC()
+	for _, a := range sampleAssignments(t, "roleassignments_list_spec_2022-04-01_ListForResourceGroup.json") {
 		s.Add(a)
 	}
 	vault := "/subscriptions/" + specSub + "/resourceGroups/testrg/providers/Microsoft.KeyVault/vaults/kv1"
@@ -104,7 +100,7 @@ func TestSimListFilters(t *testing.T) {
 	}
 }
 
-func TestSimCreate(t *testing.T) {
+func TestRBACCreate(t *testing.T) {
 	sub := "/subscriptions/" + subA
 	name := "5f2b6a2e-0c41-4b8e-9d5a-7f0f8b3c2d11"
 	props := func(role, principal string) armauthorization.RoleAssignmentCreateParameters {
@@ -128,7 +124,7 @@ func TestSimCreate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSim()
+			s := NewRBAC()
 			s.Add(guard.RoleAssignment{ID: assignmentID(sub, name), RoleDefinitionID: contributor(subA), PrincipalID: spOld})
 			var raw *http.Response
 			_, err := sdkClient(t, s).Create(policy.WithCaptureResponse(t.Context(), &raw), sub, tt.create, tt.params, nil)
@@ -152,8 +148,8 @@ func TestSimCreate(t *testing.T) {
 	}
 }
 
-func TestSimFailNext(t *testing.T) {
-	s := NewSim()
+func TestRBACFailNext(t *testing.T) {
+	s := NewRBAC()
 	s.FailNext("Create", 2, http.StatusTooManyRequests, "TooManyRequests")
 	s.FailNext("RoleAssignmentsClient.Create", 1, http.StatusForbidden, "AuthorizationFailed")
 	s.FailNext("Create", 0, http.StatusForbidden, "ignored")
@@ -177,7 +173,7 @@ func TestSimFailNext(t *testing.T) {
 	}
 }
 
-func TestSimAddPanics(t *testing.T) {
+func TestRBACAddPanics(t *testing.T) {
 	for _, a := range []guard.RoleAssignment{
 		{},
 		{Scope: "subscriptions/" + subA, RoleDefinitionID: contributor(subA), PrincipalID: spNew},
@@ -190,7 +186,7 @@ func TestSimAddPanics(t *testing.T) {
 					t.Errorf("Add(%+v) did not panic", a)
 				}
 			}()
-			NewSim().Add(a)
+			NewRBAC().Add(a)
 		}()
 	}
 }

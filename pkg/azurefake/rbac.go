@@ -1,4 +1,4 @@
-package rbac
+package azurefake
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/fake/server"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -21,14 +21,15 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/rbac"
 )
 
-// Sim is a simulated Azure RBAC: a set of role assignments in any number of
+// RBAC is a simulated Azure RBAC: a set of role assignments in any number of
 // subscriptions, served to SDK clients through the armauthorization fake
 // servers, so that clients built with ClientOptions talk to it as they
 // would to ARM. Scopes and IDs are compared case-insensitively, as ARM
-// does. Sim counts the calls it serves and can fail the next calls of a
-// method on request. It is safe for concurrent use.
+// does. RBAC counts the calls it serves and fails calls as its Faults say
+// (target roles, or FailNext for one method). It is safe for concurrent use.
 //
 // Methods are named as the SDK names its operations, such as
 // "RoleAssignmentsClient.Create"; a name without a client, such as
@@ -41,41 +42,32 @@ import (
 //     filters ARM documents: none (every assignment at, above or below the
 //     scope), "atScope()" (at or above), "principalId eq '<id>'" (the
 //     principal's, at, above or below) and "assignedTo('<id>')" (as
-//     principalId: the Sim knows no groups). Any other filter is answered
-//     with 400 BadRequest. The Sim knows no management group hierarchy:
+//     principalId: the RBAC knows no groups). Any other filter is answered
+//     with 400 BadRequest. The RBAC knows no management group hierarchy:
 //     an assignment at a management group lies above every subscription.
 //   - RoleAssignmentsClient.Create: 201 with the new assignment; 200 for an
 //     existing name with the same role and principal (its condition is
 //     updated); 409 RoleAssignmentExists for the same scope, role and
 //     principal under another name; 400 RoleAssignmentUpdateNotPermitted for
 //     an existing name with another role or principal.
-type Sim struct {
+type RBAC struct {
+	faults *Faults
+
 	mu          sync.Mutex
 	assignments map[string]guard.RoleAssignment // by lower-cased ID
-	calls       map[string]int                  // by method
-	failures    map[string][]failure            // by method, oldest first
 
 	// listMu serializes list requests. The fake keeps a pager's state by
 	// request path, so two lists of the same scope at once would share it;
-	// the Sim answers in one page, so one request is one whole list.
+	// the RBAC answers in one page, so one request is one whole list.
 	listMu sync.Mutex
 	srv    policy.Transporter
 }
 
-// failure is a failure FailNext asked for.
-type failure struct {
-	status int
-	code   string
-	left   int
-}
+// NewRBAC returns an RBAC with no role assignments, with Faults of its own.
+func NewRBAC() *RBAC { return newRBAC(NewFaults(time.Now)) }
 
-// NewSim returns a Sim with no role assignments.
-func NewSim() *Sim {
-	s := &Sim{
-		assignments: map[string]guard.RoleAssignment{},
-		calls:       map[string]int{},
-		failures:    map[string][]failure{},
-	}
+func newRBAC(faults *Faults) *RBAC {
+	s := &RBAC{faults: faults, assignments: map[string]guard.RoleAssignment{}}
 	s.srv = fake.NewServerFactoryTransport(&fake.ServerFactory{
 		RoleAssignmentsServer: fake.RoleAssignmentsServer{
 			Create:               s.fakeCreate,
@@ -92,22 +84,22 @@ func NewSim() *Sim {
 // takes it from its ID. Add panics when a has neither a valid scope nor an
 // ID, no role definition ID or no principal ID; that is a bug in the
 // caller.
-func (s *Sim) Add(a guard.RoleAssignment) {
+func (s *RBAC) Add(a guard.RoleAssignment) {
 	if a.Scope == "" && a.ID != "" {
-		if i := strings.LastIndex(strings.ToLower(a.ID), assignmentsSegment); i > 0 {
+		if i := strings.LastIndex(strings.ToLower(a.ID), "/providers/microsoft.authorization/roleassignments/"); i > 0 {
 			a.Scope = a.ID[:i]
 		}
 	}
-	scope, err := cleanScope(a.Scope)
+	scope, err := rbac.CleanScope(a.Scope)
 	if err != nil {
-		panic("rbac: Sim.Add: " + err.Error())
+		panic("azurefake: RBAC.Add: " + err.Error())
 	}
 	if a.RoleDefinitionID == "" || a.PrincipalID == "" {
-		panic("rbac: Sim.Add: role assignment without a role definition or principal")
+		panic("azurefake: RBAC.Add: role assignment without a role definition or principal")
 	}
 	a.Scope = scope
 	if a.ID == "" {
-		a.ID = assignmentID(scope, AssignmentName(scope, a.RoleDefinitionID, a.PrincipalID))
+		a.ID = assignmentID(scope, rbac.AssignmentName(scope, a.RoleDefinitionID, a.PrincipalID))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,7 +108,7 @@ func (s *Sim) Add(a guard.RoleAssignment) {
 
 // Assignments returns every role assignment, sorted by ID
 // case-insensitively.
-func (s *Sim) Assignments() []guard.RoleAssignment {
+func (s *RBAC) Assignments() []guard.RoleAssignment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]guard.RoleAssignment, 0, len(s.assignments))
@@ -129,31 +121,21 @@ func (s *Sim) Assignments() []guard.RoleAssignment {
 	return out
 }
 
-// Calls returns how many requests for method the Sim has served, failed
+// Calls returns how many requests for method the RBAC has served, failed
 // ones included. The SDK does not retry the fake's failures, so that is one
 // request per call (per page, for a pager).
-func (s *Sim) Calls(method string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls[qualify(method)]
-}
+func (s *RBAC) Calls(method string) int { return s.faults.Calls(qualifyRoles(method)) }
 
 // FailNext makes the next n calls of method fail with an
 // *azcore.ResponseError of the given HTTP status and ARM error code, after
 // the failures already asked for.
-func (s *Sim) FailNext(method string, n int, status int, code string) {
-	if n <= 0 {
-		return
-	}
-	m := qualify(method)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failures[m] = append(s.failures[m], failure{status: status, code: code, left: n})
+func (s *RBAC) FailNext(method string, n int, status int, code string) {
+	s.faults.failNext(qualifyRoles(method), n, status, code, 0)
 }
 
-// qualify names method with its client; a bare method is a
+// qualifyRoles names method with its client; a bare method is a
 // RoleAssignmentsClient's.
-func qualify(method string) string {
+func qualifyRoles(method string) string {
 	if strings.Contains(method, ".") {
 		return method
 	}
@@ -161,62 +143,43 @@ func qualify(method string) string {
 }
 
 // ClientOptions returns options for SDK clients of any subscription that
-// route every request to the Sim. Use them with any credential, such as
+// route every request to the RBAC. Use them with any credential, such as
 // azcore/fake.TokenCredential.
-func (s *Sim) ClientOptions() *arm.ClientOptions {
+func (s *RBAC) ClientOptions() *arm.ClientOptions {
 	return &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: simRouter{s}}}
 }
 
-// Client returns a Client that uses this Sim, authenticated with the SDK's
+// Client returns an rbac.Client that uses this RBAC, authenticated with the SDK's
 // fake credential.
-func (s *Sim) Client() *Client { return New(&azfake.TokenCredential{}, s.ClientOptions()) }
+func (s *RBAC) Client() *rbac.Client { return rbac.New(&azfake.TokenCredential{}, s.ClientOptions()) }
 
-// simRouter is the Sim's policy.Transporter. It counts each request, fails
+// simRouter is the RBAC's policy.Transporter. It counts each request, fails
 // it when FailNext asked for that, and otherwise hands it to the fake
 // servers.
-type simRouter struct{ s *Sim }
+type simRouter struct{ s *RBAC }
 
 func (r simRouter) Do(req *http.Request) (*http.Response, error) {
 	method, ok := req.Context().Value(runtime.CtxAPINameKey{}).(string)
 	if !ok {
-		return nil, simError{fmt.Errorf("rbac sim: %s %s names no SDK operation", req.Method, req.URL.Path)}
+		return nil, simError{fmt.Errorf("azurefake rbac: %s %s names no SDK operation", req.Method, req.URL.Path)}
 	}
-	if fl, ok := r.s.record(method); ok {
-		var er azfake.ErrorResponder
-		er.SetResponseError(fl.status, fl.code)
-		return nil, server.GetError(er, req)
+	o := r.s.faults.take(method)
+	if o.refuse != nil {
+		return nil, injected(req, o.refuse)
 	}
 	if strings.HasSuffix(method, "Pager") {
 		r.s.listMu.Lock()
 		defer r.s.listMu.Unlock()
 	}
-	return r.s.srv.Do(req)
+	resp, err := r.s.srv.Do(req)
+	if err == nil && o.lose {
+		resp.Body.Close()
+		return nil, lostAnswer{method}
+	}
+	return resp, err
 }
 
-// record counts a request for method and returns the failure it must end
-// in, if FailNext asked for one.
-func (s *Sim) record(method string) (failure, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls[method]++
-	q := s.failures[method]
-	if len(q) == 0 {
-		return failure{}, false
-	}
-	fl := q[0]
-	q[0].left--
-	if q[0].left == 0 {
-		q = q[1:]
-	}
-	if len(q) == 0 {
-		delete(s.failures, method)
-	} else {
-		s.failures[method] = q
-	}
-	return fl, true
-}
-
-// simError is a failure of the Sim itself. It is non-retriable, so the
+// simError is a failure of the RBAC itself. It is non-retriable, so the
 // SDK's retry policy gives it back at once.
 type simError struct{ error }
 
@@ -233,7 +196,7 @@ var (
 // fakeListForScope serves RoleAssignmentsClient.NewListForScopePager. The
 // fake hands over the path's scope without its leading slash and the
 // filter already query-decoded.
-func (s *Sim) fakeListForScope(scope string, opts *armauthorization.RoleAssignmentsClientListForScopeOptions) (resp azfake.PagerResponder[armauthorization.RoleAssignmentsClientListForScopeResponse]) {
+func (s *RBAC) fakeListForScope(scope string, opts *armauthorization.RoleAssignmentsClientListForScopeOptions) (resp azfake.PagerResponder[armauthorization.RoleAssignmentsClientListForScopeResponse]) {
 	q := "/" + strings.Trim(scope, "/")
 	var filter string
 	if opts != nil && opts.Filter != nil {
@@ -249,7 +212,7 @@ func (s *Sim) fakeListForScope(scope string, opts *armauthorization.RoleAssignme
 	case assignedToRE.MatchString(filter):
 		principal = assignedToRE.FindStringSubmatch(filter)[1]
 	default:
-		// ARM answers 400 for a filter it does not support; the Sim's code
+		// ARM answers 400 for a filter it does not support; the RBAC's code
 		// is its own.
 		resp.AddResponseError(http.StatusBadRequest, "BadRequest")
 		return resp
@@ -271,7 +234,7 @@ func (s *Sim) fakeListForScope(scope string, opts *armauthorization.RoleAssignme
 }
 
 // covers reports whether scope outer is scope inner or lies above it. The
-// Sim knows no management group hierarchy: a management group lies above
+// RBAC knows no management group hierarchy: a management group lies above
 // every subscription.
 func covers(outer, inner string) bool {
 	o, i := strings.ToLower(strings.TrimRight(outer, "/")), strings.ToLower(strings.TrimRight(inner, "/"))
@@ -285,7 +248,7 @@ func covers(outer, inner string) bool {
 const managementGroups = "/providers/microsoft.management/managementgroups/"
 
 // fakeCreate serves RoleAssignmentsClient.Create as ARM answers it.
-func (s *Sim) fakeCreate(_ context.Context, scope, name string, params armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
+func (s *RBAC) fakeCreate(_ context.Context, scope, name string, params armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
 	p := params.Properties
 	if p == nil || deref(p.PrincipalID) == "" || deref(p.RoleDefinitionID) == "" {
 		errResp.SetResponseError(http.StatusBadRequest, "InvalidRequestContent")
@@ -335,7 +298,7 @@ func (s *Sim) fakeCreate(_ context.Context, scope, name string, params armauthor
 // principal at the same scope. A role counts by its GUID, whichever form
 // of role definition ID names it.
 func sameGrant(a, b guard.RoleAssignment) bool {
-	ra, rb := roleGUID(a.RoleDefinitionID), roleGUID(b.RoleDefinitionID)
+	ra, rb := rbac.RoleGUID(a.RoleDefinitionID), rbac.RoleGUID(b.RoleDefinitionID)
 	if ra == "" || rb == "" {
 		ra, rb = a.RoleDefinitionID, b.RoleDefinitionID
 	}

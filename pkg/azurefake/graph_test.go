@@ -1,4 +1,4 @@
-package graph
+package azurefake
 
 import (
 	"fmt"
@@ -9,7 +9,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+const (
+	appID    = "3bf1b8fa-ad21-402f-888a-ec509e7f55f1"
+	objectID = "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+	miApp    = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
+	miObject = "0f9e8d7c-6b5a-4493-a281-70f6e5d4c3b2"
+	// miID is a user-assigned identity's resource ID.
+	miID = "/subscriptions/7081f3a5-4a28-420f-983d-d492b49d20a2/resourceGroups/rg-payments/providers/Microsoft.ManagedIdentity/userAssignedIdentities/payments-control-plane"
 )
 
 var (
@@ -17,8 +27,8 @@ var (
 	miSP  = guard.Principal{AppID: miApp, ObjectID: miObject, DisplayName: "payments-control-plane"}
 )
 
-func TestSim(t *testing.T) {
-	s := NewSim(appSP)
+func TestGraph(t *testing.T) {
+	s := NewGraph(appSP)
 	defer s.Close()
 	s.AddManagedIdentity(miID, miSP)
 	c := s.Client()
@@ -65,8 +75,8 @@ func TestSim(t *testing.T) {
 	}
 }
 
-func TestSimFailNext(t *testing.T) {
-	s := NewSim(appSP)
+func TestGraphFailNext(t *testing.T) {
+	s := NewGraph(appSP)
 	defer s.Close()
 	s.FailNext(1, http.StatusForbidden, "Authorization_RequestDenied")
 	s.FailNext(2, http.StatusNotFound, "Request_ResourceNotFound")
@@ -81,8 +91,8 @@ func TestSimFailNext(t *testing.T) {
 		case kind != "" && guard.KindOf(err) != kind:
 			t.Errorf("call %d: ServicePrincipal() error %v, want %s", i, err, kind)
 		}
-		if i == 0 && !strings.Contains(fmt.Sprint(err), Permission) {
-			t.Errorf("call 0: error %v, want it to name %s", err, Permission)
+		if i == 0 && !strings.Contains(fmt.Sprint(err), graph.Permission) {
+			t.Errorf("call 0: error %v, want it to name %s", err, graph.Permission)
 		}
 	}
 	if got := s.Calls(); got != len(want) {
@@ -90,8 +100,8 @@ func TestSimFailNext(t *testing.T) {
 	}
 }
 
-func TestSimRejects(t *testing.T) {
-	s := NewSim(appSP)
+func TestGraphRejects(t *testing.T) {
+	s := NewGraph(appSP)
 	defer s.Close()
 	hc := s.srv.Client()
 	tests := []struct {
@@ -128,8 +138,8 @@ func TestSimRejects(t *testing.T) {
 	}
 }
 
-func TestSimConcurrent(t *testing.T) {
-	s := NewSim()
+func TestGraphConcurrent(t *testing.T) {
+	s := NewGraph()
 	defer s.Close()
 	c := s.Client()
 	const workers = 16
