@@ -19,6 +19,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/rbac"
+	"github.com/aksguard/aksguard/pkg/resourcegraph"
 	"github.com/aksguard/aksguard/pkg/servicebus"
 	"github.com/aksguard/aksguard/pkg/tablestore"
 )
@@ -107,6 +108,10 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	if err != nil {
 		return nil, nil, err
 	}
+	history, err := resourcegraph.New(cred, nil)
+	if err != nil {
+		return nil, nil, err
+	}
 	guardSvc, err := guard.New(guard.Config{
 		Clusters:             aks.New(cred, nil),
 		Store:                store,
@@ -114,6 +119,7 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 		Alerts:               alerts,
 		Directory:            directory,
 		Roles:                rbac.New(cred, nil),
+		History:              history,
 		Self:                 cfg.self,
 		Debounce:             cfg.debounce,
 		Mode:                 cfg.mode,

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -16,44 +20,54 @@ import (
 )
 
 // StartIdentityUpdate moves the cluster's control plane to the managed
-// identity target. It reads the cluster (ManagedClustersClient.Get), checks
-// that its eTag is still etag, sets identity (SystemAssigned, or
-// UserAssigned with target.UserAssigned as the only identity), leaves every
-// other field as read, and PUTs it back with BeginCreateOrUpdate and
-// If-Match: etag. It then polls the operation for at most wait: it blocks
-// for the GET, the PUT, at most wait of polling and, once the operation is
-// done, the request for its result.
+// identity u.Target. It reads the cluster (ManagedClustersClient.Get),
+// checks that its eTag is still u.ETag and that it carries u.Tags, sets
+// identity (SystemAssigned, or UserAssigned with u.Target.UserAssigned as
+// the only identity), leaves every other field as read, and PUTs it back
+// with BeginCreateOrUpdate and If-Match: u.ETag. The PUT is sent once: the
+// SDK's retries are off for it, since a retry of a PUT whose answer was
+// lost would be refused for the eTag the first one changed, and the guard
+// could not tell the two apart. It then polls the operation for at most
+// wait: it blocks for the GET, the PUT, at most wait of polling and, once
+// the operation is done, the request for its result.
 //
 // The status is Done when the operation succeeded within wait; else it
-// carries the poller's resume token for ResumeIdentityUpdate. Errors, all
+// carries the poller's resume token for ResumeIdentityUpdate. Sent is set
+// once the PUT went out, unless ARM refused it with a 4xx. Errors, all
 // *guard.Error:
-//   - KindConflict when the cluster's eTag is not etag (nothing is sent) or
-//     ARM answers the PUT with 412 PreconditionFailed: the cluster changed
-//     since the plan;
-//   - KindInvalid for an incomplete id, an empty etag, a target that is not
+//   - KindConflict when the cluster's eTag is not u.ETag or it lacks one
+//     of u.Tags (nothing is sent), or ARM answers the PUT with 412
+//     PreconditionFailed: the cluster changed since it was read;
+//   - KindInvalid for an incomplete id, an empty eTag, a target that is not
 //     SystemAssigned or UserAssigned with a user-assigned identity's
 //     resource ID, and ARM's 400s (PropertyChangeNotAllowed, BadRequest);
 //   - KindTransient for 409 AnotherOperationInProgress, 429 (with
-//     RetryAfter) and 5xx;
+//     RetryAfter), 5xx and a lost answer (Sent);
 //   - the classified ARM error of an operation that failed within wait,
 //     with status Done;
 //   - a classified polling failure after ARM accepted the PUT, with the
 //     resume token in status: the operation may still run.
-func (c *Client) StartIdentityUpdate(ctx context.Context, id guard.ClusterID, etag string, target guard.IdentityTarget, wait time.Duration) (guard.UpdateStatus, error) {
+func (c *Client) StartIdentityUpdate(ctx context.Context, id guard.ClusterID, u guard.IdentityUpdate, wait time.Duration) (guard.UpdateStatus, error) {
 	op := "update identity of cluster " + id.String()
-	identity, err := managedIdentity(target)
+	identity, err := managedIdentity(u.Target)
 	if err != nil {
 		return guard.UpdateStatus{}, guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
 	}
-	if etag == "" {
+	if u.ETag == "" {
 		return guard.UpdateStatus{}, guard.Errorf(guard.KindInvalid, "%s: no eTag to update against", op)
 	}
 	mc, err := c.get(ctx, op, id)
 	if err != nil {
 		return guard.UpdateStatus{}, err
 	}
-	if got := deref(mc.ETag); got != etag {
-		return guard.UpdateStatus{}, guard.Errorf(guard.KindConflict, "%s: cluster changed since the plan: eTag %q, planned on %q", op, got, etag)
+	if got := deref(mc.ETag); got != u.ETag {
+		return guard.UpdateStatus{}, guard.Errorf(guard.KindConflict, "%s: cluster changed since it was read: eTag %q, read with %q", op, got, u.ETag)
+	}
+	read := guard.Cluster{Tags: tags(mc.Tags)}
+	for name, want := range u.Tags {
+		if got, ok := read.Tag(name); !ok || strings.TrimSpace(got) != want {
+			return guard.UpdateStatus{}, guard.Errorf(guard.KindConflict, "%s: cluster's tag %s is %q now, not %q", op, name, got, want)
+		}
 	}
 	// ARM ignores the read-only fields of a PUT body and AKS keeps the
 	// service principal's secret, which GET never returns: the body is the
@@ -64,12 +78,22 @@ func (c *Client) StartIdentityUpdate(ctx context.Context, id guard.ClusterID, et
 	if err != nil {
 		return guard.UpdateStatus{}, err
 	}
-	poller, err := s.clusters.BeginCreateOrUpdate(ctx, id.ResourceGroup, id.Name, mc,
-		&armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions{IfMatch: to.Ptr(etag)})
+	once := policy.WithRetryOptions(ctx, policy.RetryOptions{MaxRetries: -1})
+	poller, err := s.clusters.BeginCreateOrUpdate(once, id.ResourceGroup, id.Name, mc,
+		&armcontainerservice.ManagedClustersClientBeginCreateOrUpdateOptions{IfMatch: to.Ptr(u.ETag)})
 	if err != nil {
-		return guard.UpdateStatus{}, azerr.Classify(op, err)
+		return guard.UpdateStatus{Sent: !refused(err)}, azerr.Classify(op, err)
 	}
-	return pollFor(ctx, op, poller, wait, c.pollEvery)
+	st, err := pollFor(ctx, op, poller, wait, c.pollEvery)
+	st.Sent = true
+	return st, err
+}
+
+// refused reports whether ARM answered a request with a refusal (4xx),
+// which changed nothing; no answer at all, or a 5xx, may hide a change.
+func refused(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500
 }
 
 // ResumeIdentityUpdate polls, for at most wait, the update that

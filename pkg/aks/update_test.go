@@ -80,7 +80,7 @@ func TestStartIdentityUpdateDone(t *testing.T) {
 	rec := &recorder{next: f.ClientOptions().Transport}
 	c := aks.New(&azfake.TokenCredential{}, &arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: rec}})
 
-	st, err := c.StartIdentityUpdate(t.Context(), id, etag, systemAssigned, time.Second)
+	st, err := c.StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, time.Second)
 	if err != nil || !st.Done || st.ResumeToken != "" {
 		t.Fatalf("StartIdentityUpdate(%s) = %+v, %v; want done", id, st, err)
 	}
@@ -118,7 +118,7 @@ func TestStartIdentityUpdateDone(t *testing.T) {
 func TestStartIdentityUpdateUserAssigned(t *testing.T) {
 	const uami = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg-identities/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-cp"
 	f, id, etag := spSample(t)
-	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, guard.IdentityTarget{Type: "UserAssigned", UserAssigned: uami}, 5*time.Second)
+	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: guard.IdentityTarget{Type: "UserAssigned", UserAssigned: uami}}, 5*time.Second)
 	if err != nil || !st.Done {
 		t.Fatalf("StartIdentityUpdate(%s, UserAssigned) = %+v, %v; want done", id, st, err)
 	}
@@ -136,7 +136,7 @@ func TestIdentityUpdateResumesInAnotherClient(t *testing.T) {
 	f, id, etag := spSample(t)
 	f.SetUpdatePolls(5)
 
-	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, time.Millisecond)
+	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, time.Millisecond)
 	if err != nil || st.Done || st.ResumeToken == "" {
 		t.Fatalf("StartIdentityUpdate(%s, wait 1ms) = %+v, %v; want not done with a resume token", id, st, err)
 	}
@@ -162,7 +162,7 @@ func TestIdentityUpdateResumesInAnotherClient(t *testing.T) {
 func TestResumeIdentityUpdateStepByStep(t *testing.T) {
 	f, id, etag := spSample(t)
 	f.SetUpdatePolls(3)
-	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, 0)
+	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, 0)
 	if err != nil || st.Done {
 		t.Fatalf("StartIdentityUpdate(%s, wait 0) = %+v, %v; want not done", id, st, err)
 	}
@@ -205,9 +205,9 @@ func TestStartIdentityUpdateConflict(t *testing.T) {
 	mc.Tags = map[string]*string{"changed": to.Ptr("by someone")}
 	f.Put(mc) // a new eTag
 
-	_, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, time.Second)
-	if guard.KindOf(err) != guard.KindConflict || !strings.Contains(err.Error(), "cluster changed since the plan") {
-		t.Errorf("StartIdentityUpdate(old eTag) error = %v, want %s: cluster changed since the plan", err, guard.KindConflict)
+	_, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, time.Second)
+	if guard.KindOf(err) != guard.KindConflict || !strings.Contains(err.Error(), "cluster changed since it was read") {
+		t.Errorf("StartIdentityUpdate(old eTag) error = %v, want %s: cluster changed since it was read", err, guard.KindConflict)
 	}
 	if got := f.Calls("BeginCreateOrUpdate"); got != 0 {
 		t.Errorf("Calls(BeginCreateOrUpdate) = %d, want 0: no PUT after an eTag mismatch", got)
@@ -223,6 +223,7 @@ func TestStartIdentityUpdateErrors(t *testing.T) {
 		retryAfter time.Duration
 		puts       int
 		done       bool // the status of a failed operation
+		sent       bool // the PUT may have reached ARM
 	}{
 		{
 			name: "412 from the PUT",
@@ -262,19 +263,26 @@ func TestStartIdentityUpdateErrors(t *testing.T) {
 		{
 			name: "operation fails: property change not allowed",
 			fail: func(f *azurefake.Fleet) { f.FailUpdate(1, http.StatusBadRequest, "PropertyChangeNotAllowed") },
-			kind: guard.KindInvalid, code: "PropertyChangeNotAllowed", puts: 1, done: true,
+			kind: guard.KindInvalid, code: "PropertyChangeNotAllowed", puts: 1, done: true, sent: true,
 		},
 		{
 			name: "operation fails: internal server error",
 			fail: func(f *azurefake.Fleet) { f.FailUpdate(1, http.StatusInternalServerError, "InternalServerError") },
-			kind: guard.KindTransient, code: "InternalServerError", puts: 1, done: true,
+			kind: guard.KindTransient, code: "InternalServerError", puts: 1, done: true, sent: true,
+		},
+		{
+			name: "503 from the PUT: it may have applied",
+			fail: func(f *azurefake.Fleet) {
+				f.FailNext("BeginCreateOrUpdate", 1, http.StatusServiceUnavailable, "ServiceUnavailable", 0)
+			},
+			kind: guard.KindTransient, code: "ServiceUnavailable", puts: 1, sent: true,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, id, etag := spSample(t)
 			tt.fail(f)
-			st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, 5*time.Second)
+			st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, 5*time.Second)
 			if err == nil {
 				t.Fatalf("StartIdentityUpdate(%s) = %+v, want %s", id, st, tt.kind)
 			}
@@ -287,7 +295,7 @@ func TestStartIdentityUpdateErrors(t *testing.T) {
 			if got := guard.RetryAfterOf(err); got != tt.retryAfter {
 				t.Errorf("RetryAfterOf(StartIdentityUpdate()) = %s, want %s", got, tt.retryAfter)
 			}
-			if want := (guard.UpdateStatus{Done: tt.done}); st != want {
+			if want := (guard.UpdateStatus{Done: tt.done, Sent: tt.sent}); st != want {
 				t.Errorf("StartIdentityUpdate() status = %+v, want %+v", st, want)
 			}
 			if want := "update identity of cluster " + id.String(); !strings.HasPrefix(err.Error(), want) {
@@ -317,7 +325,7 @@ func TestStartIdentityUpdateErrors(t *testing.T) {
 func TestIdentityUpdateFailsWhilePolled(t *testing.T) {
 	f, id, etag := spSample(t)
 	f.FailUpdate(1, http.StatusBadRequest, "PropertyChangeNotAllowed")
-	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, 0)
+	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, 0)
 	if err != nil || st.ResumeToken == "" {
 		t.Fatalf("StartIdentityUpdate(%s, wait 0) = %+v, %v; want a resume token", id, st, err)
 	}
@@ -335,7 +343,7 @@ func TestIdentityUpdateFailsWhilePolled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err = fleetClient(f).StartIdentityUpdate(t.Context(), id, cl.ETag, systemAssigned, 5*time.Second)
+	st, err = fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: cl.ETag, Target: systemAssigned}, 5*time.Second)
 	if err != nil || !st.Done {
 		t.Fatalf("StartIdentityUpdate() after a failed update = %+v, %v; want done", st, err)
 	}
@@ -363,7 +371,7 @@ func TestStartIdentityUpdateInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := fleetClient(f).StartIdentityUpdate(t.Context(), tt.id, tt.etag, tt.target, time.Second)
+			_, err := fleetClient(f).StartIdentityUpdate(t.Context(), tt.id, guard.IdentityUpdate{ETag: tt.etag, Target: tt.target}, time.Second)
 			if guard.KindOf(err) != guard.KindInvalid {
 				t.Errorf("StartIdentityUpdate(%+v, %q, %+v) error = %v, want %s", tt.id, tt.etag, tt.target, err, guard.KindInvalid)
 			}
@@ -393,7 +401,7 @@ func TestStartIdentityUpdateConcurrent(t *testing.T) {
 	)
 	for range 2 {
 		wg.Go(func() {
-			st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, time.Second)
+			st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, time.Second)
 			mu.Lock()
 			defer mu.Unlock()
 			sts = append(sts, st)
@@ -462,7 +470,7 @@ func TestIdentityUpdateAzureAsyncOperation(t *testing.T) {
 
 	t.Run("succeeds after a resume", func(t *testing.T) {
 		a := &asyncARM{inProgress: 3, final: `{"status":"Succeeded"}`}
-		st, err := newClient(a).StartIdentityUpdate(t.Context(), id, "e1", systemAssigned, 0)
+		st, err := newClient(a).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: "e1", Target: systemAssigned}, 0)
 		if err != nil || st.Done || st.ResumeToken == "" {
 			t.Fatalf("StartIdentityUpdate(wait 0) = %+v, %v; want a resume token", st, err)
 		}
@@ -476,7 +484,7 @@ func TestIdentityUpdateAzureAsyncOperation(t *testing.T) {
 	})
 	t.Run("operation fails", func(t *testing.T) {
 		a := &asyncARM{inProgress: 1, final: `{"status":"Failed","error":{"code":"PropertyChangeNotAllowed","message":"Changing property 'identity' is not allowed."}}`}
-		st, err := newClient(a).StartIdentityUpdate(t.Context(), id, "e1", systemAssigned, 5*time.Second)
+		st, err := newClient(a).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: "e1", Target: systemAssigned}, 5*time.Second)
 		if guard.KindOf(err) != guard.KindInvalid || guard.CodeOf(err) != "PropertyChangeNotAllowed" || !st.Done {
 			t.Errorf("StartIdentityUpdate() = %+v, %v; want done with %s PropertyChangeNotAllowed", st, err, guard.KindInvalid)
 		}
@@ -487,7 +495,7 @@ func TestIdentityUpdateAzureAsyncOperation(t *testing.T) {
 	t.Run("polling throttled", func(t *testing.T) {
 		a := &asyncARM{inProgress: 1, final: `{"status":"Succeeded"}`}
 		c := newClient(a)
-		st, err := c.StartIdentityUpdate(t.Context(), id, "e1", systemAssigned, 0)
+		st, err := c.StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: "e1", Target: systemAssigned}, 0)
 		if err != nil || st.ResumeToken == "" {
 			t.Fatalf("StartIdentityUpdate(wait 0) = %+v, %v; want a resume token", st, err)
 		}

@@ -474,7 +474,7 @@ func TestFleetUpdateWhileRunning(t *testing.T) {
 
 func TestFleetPollUnknownOperation(t *testing.T) {
 	f, id, etag := spSample(t)
-	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, etag, systemAssigned, 0)
+	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, guard.IdentityUpdate{ETag: etag, Target: systemAssigned}, 0)
 	if err != nil || st.ResumeToken == "" {
 		t.Fatalf("StartIdentityUpdate(wait 0) = %+v, %v; want a resume token", st, err)
 	}

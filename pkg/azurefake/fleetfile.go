@@ -36,71 +36,96 @@ const maxFleetFile = 32 << 20
 // error names the problem and, for one cluster or configuration, its
 // position and ID.
 func LoadFleet(r io.Reader) (*Fleet, error) {
+	f := NewFleet()
+	if err := f.Load(r); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Load adds the clusters and maintenance configurations of a fleet file, in
+// LoadFleet's forms, to f, which must hold none of them yet. The clusters
+// exist from before the change history begins: they have no change
+// records.
+func (f *Fleet) Load(r io.Reader) error {
 	data, err := io.ReadAll(io.LimitReader(r, maxFleetFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("read fleet file: %w", err)
+		return fmt.Errorf("read fleet file: %w", err)
 	}
 	if len(data) > maxFleetFile {
-		return nil, fmt.Errorf("read fleet file: larger than %d bytes", maxFleetFile)
+		return fmt.Errorf("read fleet file: larger than %d bytes", maxFleetFile)
 	}
 	var file fleetFile
 	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '{' {
 		if err := json.Unmarshal(data, &file); err != nil {
-			return nil, fmt.Errorf("read fleet file: %s", jsonProblem(data, err))
+			return fmt.Errorf("read fleet file: %s", jsonProblem(data, err))
 		}
 		if file.Clusters == nil {
-			return nil, errors.New(`read fleet file: a JSON object without "clusters": want an array of managed clusters there`)
+			return errors.New(`read fleet file: a JSON object without "clusters": want an array of managed clusters there`)
 		}
 	} else if err := json.Unmarshal(data, &file.Clusters); err != nil {
-		return nil, fmt.Errorf("read fleet file: %s", jsonProblem(data, err))
+		return fmt.Errorf("read fleet file: %s", jsonProblem(data, err))
 	}
-	f := NewFleet()
+	clusters := map[string]armcontainerservice.ManagedCluster{}
+	maintenance := map[string][]armcontainerservice.MaintenanceConfiguration{}
 	ids := map[string]int{} // cluster position by key
 	for i, raw := range file.Clusters {
 		mc, err := decodeCluster(raw)
 		if err != nil {
-			return nil, fmt.Errorf("read fleet file: cluster %d: %w", i, err)
+			return fmt.Errorf("read fleet file: cluster %d: %w", i, err)
 		}
 		id, _ := armid.ParseCluster(*mc.ID) // decodeCluster checked it
 		k := key(id)
 		if j, dup := ids[k]; dup {
-			return nil, fmt.Errorf("read fleet file: cluster %d: %s repeats cluster %d", i, *mc.ID, j)
+			return fmt.Errorf("read fleet file: cluster %d: %s repeats cluster %d", i, *mc.ID, j)
 		}
 		ids[k] = i
-		if deref(mc.ETag) == "" {
-			mc.ETag = f.nextETag("")
-		}
-		f.clusters[k] = mc
+		clusters[k] = mc
 	}
 	// Sorted, so that the error about a file with several problems is
 	// always the same.
 	for _, cid := range slices.Sorted(maps.Keys(file.MaintenanceConfigurations)) {
 		id, err := armid.ParseCluster(cid)
 		if err != nil {
-			return nil, fmt.Errorf("read fleet file: maintenanceConfigurations: %w", err)
+			return fmt.Errorf("read fleet file: maintenanceConfigurations: %w", err)
 		}
 		k := key(id)
 		if _, ok := ids[k]; !ok {
-			return nil, fmt.Errorf("read fleet file: maintenanceConfigurations: %s is not a cluster of the file", cid)
+			return fmt.Errorf("read fleet file: maintenanceConfigurations: %s is not a cluster of the file", cid)
 		}
-		if _, dup := f.maintenance[k]; dup {
-			return nil, fmt.Errorf("read fleet file: maintenanceConfigurations: %s repeats a cluster", cid)
+		if _, dup := maintenance[k]; dup {
+			return fmt.Errorf("read fleet file: maintenanceConfigurations: %s repeats a cluster", cid)
 		}
 		cfgs := make([]armcontainerservice.MaintenanceConfiguration, 0, len(file.MaintenanceConfigurations[cid]))
 		for i, raw := range file.MaintenanceConfigurations[cid] {
 			mc, err := decodeMaintenanceConfig(raw)
 			if err != nil {
-				return nil, fmt.Errorf("read fleet file: maintenanceConfigurations of %s: configuration %d: %w", cid, i, err)
+				return fmt.Errorf("read fleet file: maintenanceConfigurations of %s: configuration %d: %w", cid, i, err)
 			}
 			cfgs = append(cfgs, mc)
 		}
 		cfgs, err = maintenanceConfigsOf(id, cfgs)
 		if err != nil {
-			return nil, fmt.Errorf("read fleet file: maintenanceConfigurations of %s: %w", cid, err)
+			return fmt.Errorf("read fleet file: maintenanceConfigurations of %s: %w", cid, err)
 		}
-		f.maintenance[k] = cfgs
+		maintenance[k] = cfgs
 	}
-	return f, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, mc := range clusters {
+		if _, ok := f.clusters[k]; ok {
+			return fmt.Errorf("read fleet file: %s is in the fleet already", *mc.ID)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(clusters)) {
+		mc := clusters[k]
+		if deref(mc.ETag) == "" {
+			mc.ETag = f.nextETag("")
+		}
+		f.clusters[k] = mc
+	}
+	maps.Copy(f.maintenance, maintenance)
+	return nil
 }
 
 // fleetFile is the object form of a fleet file; the array form fills

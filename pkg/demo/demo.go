@@ -98,6 +98,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	directory := azurefake.NewGraph(dir.ServicePrincipals...)
 	defer directory.Close()
+	for _, p := range []person{dana, ravi} {
+		directory.AddUser(guard.Principal{ObjectID: p.objectID, UPN: p.upn, DisplayName: p.name}, "")
+	}
 	roles := azurefake.NewRBAC()
 	for _, a := range dir.RoleAssignments {
 		roles.Add(a)
@@ -116,6 +119,7 @@ func Run(ctx context.Context, o Options) error {
 		Alerts:        r.alerts,
 		Directory:     directory.Client(),
 		Roles:         roles.Client(),
+		History:       fleet.ResourceGraph(),
 		Now:           r.clock.Now,
 		Self:          []string{guardMI.objectID, guardClientID},
 		Mode:          guard.ModeEnforce,

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -60,6 +61,9 @@ type event struct {
 	by        person
 	at        time.Time
 	schema    schema
+	// correlation is the ARM request's, as its change record has it; the
+	// event id when the demo made no record.
+	correlation string
 }
 
 // body renders the event as Event Grid would deliver it.
@@ -72,7 +76,7 @@ func (e event) body() map[string]any {
 			"evidence": map[string]any{"role": "Contributor", "principalId": e.by.objectID, "principalType": "User"},
 		},
 		"claims":           e.by.claims(),
-		"correlationId":    e.id,
+		"correlationId":    cmp.Or(e.correlation, e.id),
 		"httpRequest":      map[string]any{"clientIpAddress": "203.0.113.7", "method": "PUT"},
 		"resourceProvider": strings.Split(e.operation, "/")[0],
 		"resourceUri":      e.resource,

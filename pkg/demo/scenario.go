@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerservice/armcontainerservice/v8"
 
+	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
@@ -94,13 +95,15 @@ func (r *run) scenario(ctx context.Context) error {
 		{"batch-legacy-eus", "exempt:decommissioned in 2026-Q2, see CHG0041877", dana}, {"analytics-prod-eus2", "approved", ravi},
 	} {
 		id := r.id(a.name)
-		r.update(id, func(mc *armcontainerservice.ManagedCluster) {
-			if mc.Tags == nil {
-				mc.Tags = map[string]*string{}
-			}
-			mc.Tags[guard.ApprovalTag] = to.Ptr(a.value)
-		})
-		approvals = append(approvals, r.event(evWrite, opTags, id+"/providers/Microsoft.Resources/tags/default", a.by, 5*time.Minute, eventGridObject))
+		mc, _ := r.fleet.Cluster(id)
+		if mc.Tags == nil {
+			mc.Tags = map[string]*string{}
+		}
+		mc.Tags[guard.ApprovalTag] = to.Ptr(a.value)
+		ev := r.event(evWrite, opTags, id+"/providers/Microsoft.Resources/tags/default", a.by, 5*time.Minute, eventGridObject)
+		ev.correlation = r.fleet.PutAs(mc, azurefake.Caller{ChangedBy: a.by.upn, Type: azurefake.CallerUser, ClientType: "Azure CLI"},
+			azurefake.Write{Operation: opTags})
+		approvals = append(approvals, ev)
 	}
 	if err := r.send(ctx, approvals...); err != nil {
 		return err

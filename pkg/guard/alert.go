@@ -12,6 +12,9 @@ const (
 
 	AlertApproved  AlertType = "aksguard.remediation.approved"
 	AlertRejected  AlertType = "aksguard.remediation.rejected"
+	// AlertUnverified: Azure's change history did not say, within the
+	// wait, who set the approval tag; nothing runs until it is set again.
+	AlertUnverified AlertType = "aksguard.remediation.unverified"
 	AlertPlanned   AlertType = "aksguard.remediation.planned"
 	AlertStarted   AlertType = "aksguard.remediation.started"
 	AlertSucceeded AlertType = "aksguard.remediation.succeeded"

@@ -1,6 +1,10 @@
 package guard
 
 import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,84 +24,317 @@ const (
 type ApprovalStatus string
 
 const (
+	// ApprovalApproved: "approved", set by a permitted person as Azure's
+	// change history records it.
 	ApprovalApproved ApprovalStatus = "approved"
-	// ApprovalRejected: "approved", but by someone not on the approver
-	// list, or seen without the event that names who set it while a list
-	// is configured.
+	// ApprovalRejected: "approved" or an exemption set by someone not on
+	// the approver list.
 	ApprovalRejected ApprovalStatus = "rejected"
-	ApprovalExempt   ApprovalStatus = "exempt"
+	// ApprovalExempt: "exempt:<reason>", set by a permitted person.
+	ApprovalExempt ApprovalStatus = "exempt"
 	// ApprovalInvalid: a value that is neither.
 	ApprovalInvalid ApprovalStatus = "invalid"
 	// ApprovalRemoved: the tag was taken off.
 	ApprovalRemoved ApprovalStatus = "removed"
+	// ApprovalPending: an approval or exemption whose change record Azure
+	// does not show yet; nothing runs until it does.
+	ApprovalPending ApprovalStatus = "pending"
+	// ApprovalUnverified: no change record credits the value to a
+	// principal within approvalWait; nothing runs, a person must set the
+	// tag again.
+	ApprovalUnverified ApprovalStatus = "unverified"
 )
 
-// Approval is the approval tag as the guard last saw it change: the value,
-// who set it (from the claims of the event that reported the change), and
-// what it means.
+// Approval is the approval tag's value as the guard last saw it, what it
+// means, and who set it as Azure's change history records it. Events only
+// make the guard look: a tags event says that some tag changed and who
+// called, not which tag, so its caller is never credited.
 type Approval struct {
-	Value   string
-	Status  ApprovalStatus
-	Reason  string
-	By      Actor
-	At      time.Time
+	Value  string
+	Status ApprovalStatus
+	Reason string
+	// By is who set Value: the credited change record's changedBy (an
+	// e-mail address for a person, an application id for a service
+	// principal or managed identity) and the object id Microsoft Graph
+	// resolves it to. Zero when no record is credited.
+	By Actor
+	// At is when the guard recorded this status.
+	At time.Time
+	// EventID is the event or message that made the guard look.
 	EventID string
+	// Change is the change record credited with setting Value.
+	Change *Change
+	// Since is when the guard began waiting for a change record: of a new
+	// value (status pending), or of a request that may have set the same
+	// value again (Awaiting).
+	Since time.Time
+	// Awaiting is the correlation id of a request whose change record the
+	// guard waits for before it trusts a value it credited earlier: an
+	// event reported a write to the cluster or its tags.
+	Awaiting string
+	// Checks counts the looks at the change history while waiting.
+	Checks int
 }
 
 // approved reports whether a is a valid approval.
 func (a *Approval) approved() bool { return a != nil && a.Status == ApprovalApproved }
 
-// observeApproval compares the cluster's approval tag with the last value
-// seen and, when it changed, says what the new value means and who set it.
-// approvers is the allow-list of object ids; empty allows anyone.
-//
-// Only the caller of a tags write surely set the tags. So did the caller of
-// a cluster write that created the cluster (read while still "Creating": AKS
-// takes no other write to a cluster until its creation ends), since every
-// tag came in that request. Any other cluster write's caller probably did
-// (az aks update --tags) but may only have sent back a tag someone else set,
-// so it is credited only when no allow-list makes the difference matter. A
-// read caused by a timer credits nobody. Where the setter cannot be known
-// and an allow-list is set, the new value is left unseen: the tags-write
-// event that set it is credited when it comes. Removing the tag needs no
-// credit: it only stops things.
-func observeApproval(prev *Approval, c Cluster, now time.Time, why cause, approvers []string) (Approval, bool) {
-	v, _ := c.Tag(ApprovalTag)
-	v = strings.TrimSpace(v)
-	prevValue := ""
-	if prev != nil {
-		prevValue = prev.Value
-	}
-	if strings.EqualFold(v, prevValue) {
-		return Approval{}, false
-	}
-	a := Approval{Value: v, At: now, EventID: why.id}
-	creating := strings.EqualFold(c.ProvisioningState, "Creating")
-	credited := why.source == fromTagsWrite || why.source == fromClusterWrite && (len(approvers) == 0 || creating)
-	if credited {
-		a.By = why.actor
-	} else if v != "" && len(approvers) > 0 {
-		return Approval{}, false
-	}
+// held reports whether who set the tag is being verified: nothing runs
+// until it is.
+func (a *Approval) held() bool { return a != nil && (a.Status == ApprovalPending || a.Awaiting != "") }
+
+// How long and how often the guard looks for a change record. Microsoft
+// says records appear within five minutes; the wait allows three times
+// that.
+const (
+	approvalWait    = 15 * time.Minute
+	approvalRecheck = 30 * time.Second
+)
+
+// tagStatus says what a value of the approval tag means.
+func tagStatus(v string) (ApprovalStatus, string) {
 	lower := strings.ToLower(v)
 	switch {
 	case v == "":
-		a.Status = ApprovalRemoved
+		return ApprovalRemoved, ""
 	case lower == "approved":
-		a.Status = ApprovalApproved
+		return ApprovalApproved, ""
 	case strings.HasPrefix(lower, "exempt:"):
-		a.Status = ApprovalExempt
-		a.Reason = strings.TrimSpace(v[len("exempt:"):])
-		if a.Reason == "" {
-			a.Status, a.Reason = ApprovalInvalid, "an exemption needs a reason: exempt:<reason>"
+		if reason := strings.TrimSpace(v[len("exempt:"):]); reason != "" {
+			return ApprovalExempt, reason
 		}
+		return ApprovalInvalid, "an exemption needs a reason: exempt:<reason>"
+	}
+	return ApprovalInvalid, "tag value " + strconv.Quote(v) + " is neither approved nor exempt:<reason>"
+}
+
+// needsLook reports whether the guard must read the change history to know
+// who set the approval tag's current value v.
+func needsLook(prev *Approval, v string, why cause) bool {
+	var prevValue string
+	var status ApprovalStatus
+	if prev != nil {
+		prevValue, status = prev.Value, prev.Status
+	}
+	switch {
+	case v != prevValue, prev.held():
+		return true
+	case v == "":
+		return false
+	case why.source == fromTagsWrite || why.source == fromClusterWrite:
+		// The same value may have been set again, by someone else.
+		return true
+	}
+	// A rejected or unverified value may have been set again by an
+	// approver whose events were lost: a timer looks too.
+	return status == ApprovalRejected || status == ApprovalUnverified
+}
+
+// credit finds the change record that set the approval tag to its current
+// value v among records, newest first. When none can be credited it says
+// why.
+func credit(v string, records []Change) (*Change, string) {
+	for i := range records {
+		r := &records[i]
+		switch {
+		case r.Tag != nil:
+			if strings.TrimSpace(r.Tag.New) == v {
+				return r, ""
+			}
+			return nil, fmt.Sprintf("the latest recorded change of the tag (%s by %s) set %q, not %q; the record of the current value is not in Azure's change history yet",
+				stamp(r.At), cmp.Or(r.ChangedBy, "unknown"), r.Tag.New, v)
+		case r.Type == ChangeCreate:
+			// Creation records list no properties: a tag the cluster was
+			// created with, and never changed since, is the creator's.
+			return r, ""
+		case r.Type == ChangeDelete:
+			return nil, "Azure's change history shows no record since the cluster was created again"
+		case r.Truncated:
+			return nil, "Azure's change record of " + stamp(r.At) + " by " + cmp.Or(r.ChangedBy, "unknown") +
+				" lists only some of the properties it changed, so it may have set the tag; who set it cannot be told"
+		}
+	}
+	return nil, "no record in Azure's change history sets the tag (Azure keeps it for 14 days)"
+}
+
+// shows reports whether records hold the record of the request with
+// correlation id corr.
+func shows(records []Change, corr string) bool {
+	return slices.ContainsFunc(records, func(c Change) bool { return strings.EqualFold(c.CorrelationID, corr) })
+}
+
+// setter is the principal a change record names.
+func setter(c *Change) Actor {
+	by := strings.TrimSpace(c.ChangedBy)
+	if strings.EqualFold(by, "System") || strings.EqualFold(by, "Unknown") {
+		return Actor{}
+	}
+	switch strings.ToLower(c.ChangedByType) {
+	case "user":
+		return Actor{UPN: by}
+	case "application", "managedidentity":
+		return Actor{AppID: by}
+	}
+	return Actor{}
+}
+
+// sameChange reports whether a and b are the same change record.
+func sameChange(a, b *Change) bool {
+	return a != nil && b != nil && a.At.Equal(b.At) && strings.EqualFold(a.CorrelationID, b.CorrelationID) && a.Type == b.Type
+}
+
+// approverAllowed reports whether a is on the list: its object id, user
+// principal name (the e-mail address change history gives) or application
+// id equals an entry, case-insensitively. An empty list allows anyone.
+func approverAllowed(a Actor, list []string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, e := range list {
+		for _, v := range []string{a.ObjectID, a.UPN, a.AppID} {
+			if v != "" && strings.EqualFold(v, e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// approvalLook is what a look at the approval tag decided.
+type approvalLook struct {
+	// next is the approval to record; nil when nothing changed.
+	next *Approval
+	// news: the status, or who set the value, changed: audit and tell.
+	news bool
+	// recheck is when to look again; zero for no re-check.
+	recheck time.Time
+	// released: a hold ended with the approval as it was; a job waiting
+	// on it goes on.
+	released bool
+}
+
+// lookApproval works out what the cluster's approval tag means and who set
+// it, reading Azure's change history (and Microsoft Graph, to name the
+// setter by object id) when the value or the cause may have changed that.
+// It never fails: what it cannot read or find makes the approval wait
+// (looked at again shortly) and, after approvalWait, unverified.
+func (s *Service) lookApproval(ctx context.Context, prev *Approval, c Cluster, why cause, now time.Time) approvalLook {
+	raw, _ := c.Tag(ApprovalTag)
+	v := strings.TrimSpace(raw)
+	if !needsLook(prev, v, why) {
+		return approvalLook{}
+	}
+	status, reason := tagStatus(v)
+	next := Approval{Value: v, Status: status, Reason: reason, At: now, EventID: why.id, Since: now}
+	awaiting := ""
+	if why.source == fromTagsWrite || why.source == fromClusterWrite {
+		awaiting = why.correlation
+	}
+	if prev.held() && prev.Value == v {
+		next.Since, next.Checks = prev.Since, prev.Checks
+		awaiting = cmp.Or(awaiting, prev.Awaiting)
+	}
+	next.Checks++
+	late := now.Sub(next.Since) >= approvalWait
+	if late {
+		// The request's own record never came (a write that changed
+		// nothing leaves none): decide from what Azure shows.
+		awaiting = ""
+	}
+	records, herr := s.history.TagChanges(ctx, c.ID, ApprovalTag, awaiting)
+
+	if status == ApprovalRemoved || status == ApprovalInvalid {
+		// Neither needs a permitted person: a removal only stops things,
+		// an invalid value is refused whoever set it. Name the setter when
+		// Azure already shows the record.
+		if rec, _ := credit(v, records); herr == nil && rec != nil {
+			next.Change = rec
+			next.By, _ = s.resolve(ctx, setter(rec))
+		}
+		next.Since, next.Checks = time.Time{}, 0
+		if prev != nil && prev.Value == v && prev.Status == status && !prev.held() {
+			return approvalLook{}
+		}
+		return approvalLook{next: &next, news: true, released: prev.held()}
+	}
+
+	// An approval or an exemption: only Azure's record can say who set it.
+	verified := prev != nil && prev.Value == v && (prev.Status == ApprovalApproved || prev.Status == ApprovalExempt)
+	wait := func(reason string, forbidden bool) approvalLook {
+		at := now.Add(doubling(approvalRecheck, approvalWait, next.Checks))
+		switch {
+		case prev != nil && prev.Value == v && prev.Status == ApprovalUnverified:
+			// Only a record that credits the value ends this.
+			return approvalLook{}
+		case late || forbidden:
+			next.Status, next.Reason = ApprovalUnverified, reason
+			next.Since, next.Checks = time.Time{}, 0
+			news := prev == nil || prev.Status != ApprovalUnverified || prev.Value != v
+			return approvalLook{next: &next, news: news, released: prev.held()}
+		case verified && herr == nil && awaiting != "" && !shows(records, awaiting):
+			// Credited before: keep it, held, until the request's record
+			// shows whether it set the tag again.
+			kept := *prev
+			kept.Since, kept.Awaiting, kept.Checks = next.Since, awaiting, next.Checks
+			return approvalLook{next: &kept, recheck: at}
+		}
+		next.Status, next.Reason, next.Awaiting = ApprovalPending, reason, awaiting
+		news := prev == nil || prev.Status != ApprovalPending || prev.Value != v
+		return approvalLook{next: &next, news: news, recheck: at}
+	}
+	switch {
+	case herr != nil:
+		return wait("cannot read Azure's change history: "+herr.Error(), KindOf(herr) == KindForbidden)
+	case awaiting != "" && !shows(records, awaiting):
+		return wait("Azure's change history does not show request "+awaiting+" yet", false)
+	}
+	rec, why0 := credit(v, records)
+	if rec == nil {
+		return wait(why0, false)
+	}
+	by := setter(rec)
+	if by.IsZero() {
+		next.Change = rec
+		return wait("Azure's change record names no principal (changedBy "+strconv.Quote(rec.ChangedBy)+")", false)
+	}
+	resolved, rerr := s.resolve(ctx, by)
+	next.Change, next.By = rec, resolved
+	switch {
+	case approverAllowed(resolved, s.approvers):
+	case rerr == nil || KindOf(rerr) == KindNotFound:
+		next.Status = ApprovalRejected
+		next.Reason = by.String() + " is not on the approver list; an approver must remove the tag and set it again"
 	default:
-		a.Status = ApprovalInvalid
-		a.Reason = "tag value " + strconv.Quote(v) + " is neither approved nor exempt:<reason>"
+		return wait("cannot tell whether "+by.String()+" is on the approver list: "+rerr.Error(), KindOf(rerr) == KindForbidden)
 	}
-	if (a.Status == ApprovalApproved || a.Status == ApprovalExempt) && len(approvers) > 0 && !a.By.Is(approvers) {
-		a.Reason = a.By.String() + " is not on the approver list"
-		a.Status = ApprovalRejected
+	next.Since, next.Checks, next.Awaiting = time.Time{}, 0, ""
+	if prev != nil && prev.Value == v && prev.Status == next.Status && sameChange(prev.Change, rec) {
+		if !prev.held() {
+			return approvalLook{}
+		}
+		kept := *prev
+		kept.Since, kept.Checks, kept.Awaiting = time.Time{}, 0, ""
+		return approvalLook{next: &kept, released: true}
 	}
-	return a, true
+	return approvalLook{next: &next, news: true, released: prev.held()}
+}
+
+// resolve names a by its object id through Microsoft Graph, and with its
+// display name. It returns a as given, with the error, when Graph cannot.
+func (s *Service) resolve(ctx context.Context, a Actor) (Actor, error) {
+	var p Principal
+	var err error
+	switch {
+	case a.UPN != "":
+		p, err = s.directory.User(ctx, a.UPN)
+	case a.AppID != "":
+		p, err = s.directory.ServicePrincipal(ctx, a.AppID)
+	default:
+		return a, nil
+	}
+	if err != nil {
+		return a, err
+	}
+	a.ObjectID, a.Name = p.ObjectID, p.DisplayName
+	return a, nil
 }

@@ -12,31 +12,32 @@ import (
 // a tag, where an event only says that some tag changed.
 type Change struct {
 	// Type is "Create", "Update" or "Delete".
-	Type string
-	At   time.Time
+	Type string    `json:"changeType"`
+	At   time.Time `json:"timestamp"`
 	// CorrelationID ties the record to the request's events.
-	CorrelationID string
+	CorrelationID string `json:"correlationId,omitempty"`
 	// ChangedBy is a person's e-mail address, or the application id of a
 	// service principal or managed identity; "System" or empty when no
 	// principal made the change.
-	ChangedBy string
+	ChangedBy string `json:"changedBy,omitempty"`
 	// ChangedByType is "User", "Application", "ManagedIdentity" or
 	// "Unknown".
-	ChangedByType string
-	ClientType    string
-	Operation     string
+	ChangedByType string `json:"changedByType,omitempty"`
+	ClientType    string `json:"clientType,omitempty"`
+	Operation     string `json:"operation,omitempty"`
 	// Truncated: the record's list of changed properties was cut short,
 	// so it may have changed the tag without saying so.
-	Truncated bool
+	Truncated bool `json:"isTruncated,omitempty"`
 	// Tag is what the change did to the tag asked for; nil when the record
 	// does not list it. Create and Delete records list no properties.
-	Tag *TagChange
+	Tag *TagChange `json:"tag,omitempty"`
 }
 
 // TagChange is a tag's value before and after a change; empty where the
 // tag was absent.
 type TagChange struct {
-	Previous, New string
+	Previous string `json:"previousValue"`
+	New      string `json:"newValue"`
 }
 
 // Change types.

@@ -10,8 +10,7 @@ import (
 
 // rules are the settings the intake's decisions depend on.
 type rules struct {
-	debounce  time.Duration
-	approvers []string
+	debounce time.Duration
 }
 
 // decision builds the next state of a finding and the effects that go
@@ -25,11 +24,15 @@ type decision struct {
 
 func (d *decision) effect(e Effect) { d.next.Outbox = append(d.next.Outbox, e) }
 
-func (d *decision) audit(action, detail string) {
+func (d *decision) audit(action, detail string) { d.auditBy(action, detail, d.why.actorName()) }
+
+// auditBy is audit with the person it names, where that is not the caller
+// of the event.
+func (d *decision) auditBy(action, detail, actor string) {
 	id := d.next.Cluster
 	d.effect(Effect{Audit: &AuditEntry{
 		Cluster: id, Key: auditKey(d.now, action, d.why.id), At: d.now, Action: action,
-		Actor: d.why.actorName(), Cause: d.why.String(), Detail: detail, JobID: d.next.JobID,
+		Actor: actor, Cause: d.why.String(), Detail: detail, JobID: d.next.JobID,
 	}})
 }
 
@@ -92,11 +95,11 @@ func (d *decision) close(state FindingState, resolution string) {
 	d.next.ClosedAt = d.now
 }
 
-// decide is the intake's rule book: given the stored finding and the
-// cluster as ARM returned it (nil when ARM says it does not exist), it
-// returns the next finding with its effects in the outbox, and whether
-// anything must be saved.
-func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, Outcome, bool) {
+// decide is the intake's rule book: given the stored finding, the cluster
+// as ARM returned it (nil when ARM says it does not exist) and what a look
+// at its approval tag found, it returns the next finding with its effects
+// in the outbox, and whether anything must be saved.
+func decide(f Finding, c *Cluster, now time.Time, why cause, r rules, look approvalLook) (Finding, Outcome, bool) {
 	d := &decision{next: f, now: now, why: why, out: Outcome{Cluster: f.Cluster, JobID: f.JobID}}
 	d.next.Outbox = slices.Clone(f.Outbox)
 	d.next.LastEvaluated = now
@@ -117,10 +120,10 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 	}
 	verdict := string(ev.Verdict) + ": " + strings.Join(ev.Reasons, "; ")
 	d.out.Detail = verdict
-	a, changed := observeApproval(f.Approval, *c, now, why, r.approvers)
-	if changed {
-		d.next.Approval = &a
+	if look.next != nil {
+		d.next.Approval = look.next
 	}
+	changed := look.news
 	if why.event() {
 		d.next.RecentEvents = recent(f.RecentEvents, why.id)
 	}
@@ -154,11 +157,20 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules) (Finding, 
 	}
 	switch {
 	case changed && d.next.State == FindingOpen:
-		d.approvalChanged(a)
-	case changed && a.Status == ApprovalApproved && d.next.State == FindingResolved:
+		d.approvalChanged(*d.next.Approval)
+	case changed && d.next.Approval.approved() && d.next.State == FindingResolved:
 		// A job that migrated the cluster and then stopped (a role it could
 		// not re-grant) resumes when approved again.
 		d.wakeJob("approved again")
+	case look.released && d.next.State == FindingOpen:
+		d.wakeJob("approval verified")
+	}
+	if !look.recheck.IsZero() {
+		d.effect(Effect{Message: &Message{
+			ID:   "approval-" + shortHash(d.next.Cluster.Key(), strconv.FormatInt(look.recheck.UnixNano(), 10)),
+			Kind: MessageEvaluate, Cluster: d.next.Cluster, NotBefore: look.recheck,
+			Reason: "look again for Azure's change record of the approval tag",
+		}})
 	}
 	return d.next, d.out, true
 }
@@ -214,24 +226,51 @@ func (d *decision) gone(f Finding) (Finding, Outcome, bool) {
 // tells whoever must know.
 func (d *decision) approvalChanged(a Approval) {
 	name := d.next.Cluster.Name
-	// Whoever set the tag, as observeApproval credits it; not necessarily
-	// the caller of the event that showed it.
+	// Whoever set the tag, as Azure's change record names them; not the
+	// caller of the event that made the guard look.
 	by := a.By.String()
 	switch a.Status {
 	case ApprovalApproved:
-		d.audit("approved", "remediation approved by "+by)
+		d.auditBy("approved", "remediation approved by "+by+provenance(a.Change), by)
 		d.alertBy(AlertApproved, "remediation of "+name+" approved by "+by, by)
-		d.wakeJob("approved")
 	case ApprovalRejected, ApprovalInvalid:
-		d.audit("approval-"+string(a.Status), a.Reason)
-		d.alertBy(AlertRejected, "approval of "+name+" not accepted: "+a.Reason, by)
+		d.auditBy("approval-"+string(a.Status), a.Reason+provenance(a.Change), by)
+		d.alertBy(AlertRejected, "approval of "+name+" not accepted: "+a.Reason+
+			". To approve, an approver removes the tag "+ApprovalTag+" and sets it again", by)
 	case ApprovalRemoved:
-		d.audit("approval-removed", "approval tag removed by "+by)
-		d.wakeJob("approval removed")
+		d.auditBy("approval-removed", "approval tag removed by "+by+provenance(a.Change), by)
+	case ApprovalPending:
+		d.audit("approval-pending", "the tag says "+strconv.Quote(a.Value)+"; nothing runs until Azure's change history says who set it: "+a.Reason)
+	case ApprovalUnverified:
+		d.audit("approval-unverified", a.Reason)
+		d.alert(AlertUnverified, "approval of "+name+" cannot be verified: "+a.Reason+
+			". Nothing runs: remove the tag "+ApprovalTag+" and set it again")
+	}
+	// The job waits on the approval; whatever it became, it looks again.
+	if a.Status != ApprovalPending {
+		d.wakeJob("approval " + string(a.Status))
 	}
 	if d.out.Result == ResultEvaluated {
 		d.out.Result, d.out.Detail = ResultApproval, string(a.Status)+": "+cmp.Or(a.Reason, "by "+by)
 	}
+}
+
+// provenance says where Azure recorded a change, for the audit trail.
+func provenance(c *Change) string {
+	if c == nil {
+		return ""
+	}
+	s := " (Azure's change record: " + c.Type + " at " + stamp(c.At)
+	if c.ClientType != "" {
+		s += " with " + c.ClientType
+	}
+	if c.Operation != "" {
+		s += " through " + c.Operation
+	}
+	if c.CorrelationID != "" {
+		s += ", correlation " + c.CorrelationID
+	}
+	return s + ")"
 }
 
 func flaggedSummary(id ClusterID, v Verdict, sp, jobID string) string {

@@ -70,7 +70,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			next, out, saved := decide(tt.prior, tt.cluster, now, cause{id: "e1", what: "event"}, rules{debounce: time.Minute})
+			next, out, saved := decide(tt.prior, tt.cluster, now, cause{id: "e1", what: "event"}, rules{debounce: time.Minute}, approvalLook{})
 			if next.State != tt.state || out.Result != tt.result || saved != tt.saved {
 				t.Errorf("decide() = state %s, result %s, saved %v; want %s, %s, %v", next.State, out.Result, saved, tt.state, tt.result, tt.saved)
 			}
@@ -82,7 +82,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideFlagDetails(t *testing.T) {
-	next, out, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event", actor: Actor{UPN: "dana@contoso.com"}}, rules{debounce: time.Minute})
+	next, out, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event", actor: Actor{UPN: "dana@contoso.com"}}, rules{debounce: time.Minute}, approvalLook{})
 	// The job id is the flag time and a hash of the cluster's key: the same
 	// for every worker that flags the cluster at that instant.
 	const wantJob = "20261127T090000Z-ab8ceadc66a65c59"
@@ -104,7 +104,7 @@ func TestDecideFlagDetails(t *testing.T) {
 	}
 	// The same decision made again (after a conflict) names the same job,
 	// message and alert, so nothing is created twice.
-	again, _, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event"}, rules{debounce: time.Minute})
+	again, _, _ := decide(Finding{Cluster: cluster}, spC, now, cause{id: "e1", what: "event"}, rules{debounce: time.Minute}, approvalLook{})
 	if diff := cmp.Diff(effectIDs(next.Outbox[1:]), effectIDs(again.Outbox[1:])); diff != "" {
 		t.Errorf("a repeated decision names other records (-first +again):\n%s", diff)
 	}
@@ -121,7 +121,7 @@ func effectIDs(out []Effect) []string {
 }
 
 func TestBackoff(t *testing.T) {
-	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}, Directory: nilDirectory{}, Roles: nilRoles{}})
+	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}, Directory: nilDirectory{}, Roles: nilRoles{}, History: nilHistory{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestBackoff(t *testing.T) {
 
 func TestNewNamesMissingPorts(t *testing.T) {
 	_, err := New(Config{Store: nilStore{}})
-	if err == nil || err.Error() != "guard: missing Alerts, Clusters, Directory, Queue, Roles" {
+	if err == nil || err.Error() != "guard: missing Alerts, Clusters, Directory, History, Queue, Roles" {
 		t.Errorf("New() error = %v, want it to name the missing ports", err)
 	}
 }
@@ -151,4 +151,5 @@ type (
 	nilAlerts    struct{ Alerts }
 	nilDirectory struct{ Directory }
 	nilRoles     struct{ Roles }
+	nilHistory   struct{ ChangeHistory }
 )

@@ -36,6 +36,9 @@ type Event struct {
 	Action  Action
 	Reason  string
 	Actor   Actor
+	// CorrelationID is data.correlationId: the ARM request's, which its
+	// change record carries too.
+	CorrelationID string
 	// Invalid marks an event that could not be decoded or names no valid
 	// resource: it is ignored, counted and logged as rejected.
 	Invalid bool

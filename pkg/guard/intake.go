@@ -32,6 +32,9 @@ type cause struct {
 	at     time.Time // when the change happened; zero when unknown
 	actor  Actor
 	source source
+	// correlation is the ARM request's correlation id, which its change
+	// record carries too; empty for a message.
+	correlation string
 }
 
 func (c cause) String() string { return c.what + " " + c.id }
@@ -57,7 +60,7 @@ func eventCause(ev Event) cause {
 	case ev.Action == ActionEvaluate && !ev.agentPool():
 		src = fromClusterWrite
 	}
-	return cause{id: ev.ID, what: what, at: ev.Time, actor: ev.Actor, source: src}
+	return cause{id: ev.ID, what: what, at: ev.Time, actor: ev.Actor, source: src, correlation: ev.CorrelationID}
 }
 
 // IgnoreSelf marks an event the guard's own identity caused (self lists
@@ -195,7 +198,11 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 				return out, nil, f, err
 			}
 		}
-		next, out, changed := decide(f, cluster, now, why, rules{debounce: s.debounce, approvers: s.approvers})
+		var look approvalLook
+		if cluster != nil {
+			look = s.lookApproval(ctx, f.Approval, *cluster, why, now)
+		}
+		next, out, changed := decide(f, cluster, now, why, rules{debounce: s.debounce}, look)
 		if !changed {
 			return out, cluster, f, nil
 		}

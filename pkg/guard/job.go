@@ -49,8 +49,15 @@ type Job struct {
 	Approval *Approval
 	Plan     *Plan
 	// ResumeToken continues polling the AKS update in a later invocation.
-	ResumeToken     string
+	ResumeToken string
+	// UpdateStartedAt is when the job claimed the update: its PUT may be
+	// on its way from then on.
 	UpdateStartedAt time.Time
+	// UpdateETag is the If-Match eTag of a PUT that may have reached ARM;
+	// empty while none has. Set, the job never sends another PUT on its
+	// own, unless the cluster still has that eTag (the PUT never applied):
+	// a second one needs a person's new approval.
+	UpdateETag string
 	// Replans counts plans redone because the cluster changed under the job.
 	Replans int
 	// Granted lists the role assignments already granted to the new
@@ -64,12 +71,10 @@ type Job struct {
 	ETag   string
 }
 
-// mutating reports whether the job has started changing the cluster: from
-// then on it finishes what it started, whatever happens to the approval.
-func (s JobState) mutating() bool {
-	switch s {
-	case JobUpdating, JobRegranting, JobVerifying:
-		return true
-	}
-	return false
+// committed reports whether the job may have changed the cluster: a PUT
+// of its own may have reached ARM. From then on it finishes what it
+// started, whatever happens to the approval; before, it can still be
+// cancelled.
+func (j Job) committed() bool {
+	return j.UpdateETag != "" || j.State == JobRegranting || j.State == JobVerifying
 }

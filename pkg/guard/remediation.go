@@ -75,6 +75,22 @@ type UpdateStatus struct {
 	// ResumeToken, opaque, continues polling in a later invocation while
 	// the operation is not done.
 	ResumeToken string
+	// Sent is true when the PUT may have reached ARM: once it is sent,
+	// unless ARM answered it with a refusal (a 4xx), which changes
+	// nothing. A PUT whose answer was lost was sent.
+	Sent bool
+}
+
+// IdentityUpdate is the update StartIdentityUpdate sends.
+type IdentityUpdate struct {
+	// ETag is the cluster's eTag as last read and recorded; the PUT is sent
+	// with If-Match on it.
+	ETag   string
+	Target IdentityTarget
+	// Tags are tags the cluster must still carry, with these values, in the
+	// read the PUT's body is built from (names compare case-insensitively,
+	// as ARM's); otherwise nothing is sent (KindConflict).
+	Tags map[string]string
 }
 
 // ClusterUpdater changes a managed cluster's identity and reads what
@@ -83,12 +99,13 @@ type ClusterUpdater interface {
 	// MaintenanceConfigs returns the cluster's planned-maintenance
 	// configurations; none when it has none.
 	MaintenanceConfigs(ctx context.Context, id ClusterID) ([]MaintenanceConfig, error)
-	// StartIdentityUpdate reads the cluster, sets its identity to target
-	// and PUTs it back with If-Match on the eTag it read, which must equal
-	// etag (else KindConflict: someone changed the cluster since the plan).
-	// It polls for at most wait and returns whether the operation is done
-	// or a resume token to continue with.
-	StartIdentityUpdate(ctx context.Context, id ClusterID, etag string, target IdentityTarget, wait time.Duration) (UpdateStatus, error)
+	// StartIdentityUpdate reads the cluster, checks that its eTag is still
+	// u.ETag and that it carries u.Tags (else KindConflict, and nothing is
+	// sent), sets its identity to u.Target and PUTs it back with If-Match
+	// on that eTag, without retrying the PUT. It polls for at most wait and
+	// returns whether the operation is done, or a resume token to continue
+	// with, and whether the PUT was sent.
+	StartIdentityUpdate(ctx context.Context, id ClusterID, u IdentityUpdate, wait time.Duration) (UpdateStatus, error)
 	// ResumeIdentityUpdate polls an update started earlier for at most wait.
 	// A failed operation returns its ARM error, classified, with Done set
 	// and no token; a failed poll returns its error with the token, since

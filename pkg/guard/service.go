@@ -40,6 +40,8 @@ type Config struct {
 	Alerts    Alerts
 	Directory Directory
 	Roles     Roles
+	// History is Azure's change history, which says who set a tag.
+	History ChangeHistory
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Self lists the guard's own object id and client (application) id:
@@ -58,8 +60,9 @@ type Config struct {
 	// IDs (subscriptions or resource groups, "/subscriptions/<id>[/resourceGroups/<name>]");
 	// jobs elsewhere run dry. Empty means everywhere.
 	EnforceScopes []string
-	// Approvers lists the object ids whose approvals count; empty allows
-	// anyone who may tag the cluster.
+	// Approvers lists the principals whose approvals count, by object id,
+	// user principal name or application id; empty allows anyone who may
+	// tag the cluster.
 	Approvers []string
 	// MaxUpdating caps the clusters being updated at once. Default 3.
 	MaxUpdating int
@@ -89,6 +92,7 @@ type Service struct {
 	alerts        Alerts
 	directory     Directory
 	roles         Roles
+	history       ChangeHistory
 	now           func() time.Time
 	self          []string
 	debounce      time.Duration
@@ -111,6 +115,7 @@ func New(cfg Config) (*Service, error) {
 	for name, ok := range map[string]bool{
 		"Clusters": cfg.Clusters != nil, "Store": cfg.Store != nil, "Queue": cfg.Queue != nil,
 		"Alerts": cfg.Alerts != nil, "Directory": cfg.Directory != nil, "Roles": cfg.Roles != nil,
+		"History": cfg.History != nil,
 	} {
 		if !ok {
 			missing = append(missing, name)
@@ -122,7 +127,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		clusters: cfg.Clusters, store: cfg.Store, queue: cfg.Queue, alerts: cfg.Alerts,
-		directory: cfg.Directory, roles: cfg.Roles,
+		directory: cfg.Directory, roles: cfg.Roles, history: cfg.History,
 		now: cfg.Now, debounce: cfg.Debounce, parkBase: cfg.ParkBase, parkMax: cfg.ParkMax,
 		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
 		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),

@@ -27,36 +27,39 @@ var t0 = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 // runs one, else the in-memory store (which passes the same contract).
 type world struct {
 	t      *testing.T
+	az     *azurefake.Azure
 	fleet  *azurefake.Fleet
 	graph  *azurefake.Graph
 	rbac   *azurefake.RBAC
 	store  guard.Store
 	queue  *flakyQueue
 	alerts *memory.Alerts
-	now    time.Time
-	mu     sync.Mutex
 	svc    *guard.Service
 }
 
 func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	t.Helper()
-	fleet, err := azurefake.LoadFleet(bytes.NewReader(sampletest.Array(t,
-		"aks_get_sp_realguid_sdknet_recording.json", "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json")))
-	if err != nil {
+	az := azurefake.New(azurefake.NewClock(t0))
+	t.Cleanup(az.Close)
+	if err := az.Fleet.Load(bytes.NewReader(sampletest.Array(t,
+		"aks_get_sp_realguid_sdknet_recording.json", "aks_get_systemassigned_msi_kubeletidentity_sdknet_recording.json"))); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{t: t, fleet: fleet, graph: azurefake.NewGraph(), rbac: azurefake.NewRBAC(), store: storetest.Store(t),
-		queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}, now: t0}
-	t.Cleanup(w.graph.Close)
-	cfg := guard.Config{Clusters: fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
-		Directory: w.graph.Client(), Roles: w.rbac.Client()}
+	for _, p := range []guard.Actor{dana, eve} {
+		az.Graph.AddUser(guard.Principal{ObjectID: p.ObjectID, UPN: p.UPN, DisplayName: p.Name}, "")
+	}
+	w := &world{t: t, az: az, fleet: az.Fleet, graph: az.Graph, rbac: az.RBAC, store: storetest.Store(t),
+		queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}}
+	cfg := guard.Config{Clusters: w.fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
+		Directory: w.graph.Client(), Roles: w.rbac.Client(), History: w.fleet.ResourceGraph()}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	w.svc, err = guard.New(cfg)
+	svc, err := guard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.svc = svc
 	return w
 }
 
@@ -89,8 +92,8 @@ func (w *world) audit(cluster string) []guard.AuditEntry {
 	return entries
 }
 
-func (w *world) clock() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.now }
-func (w *world) set(t time.Time)  { w.mu.Lock(); defer w.mu.Unlock(); w.now = t }
+func (w *world) clock() time.Time { return w.az.Clock.Now() }
+func (w *world) set(t time.Time)  { w.az.Clock.Set(t) }
 
 func id(t *testing.T, s string) guard.ClusterID {
 	t.Helper()

@@ -116,6 +116,12 @@ func fullApproval() *guard.Approval {
 		By:      guard.Actor{ObjectID: "9a8b7c6d-0000-1111-2222-333344445555", AppID: "app-1", UPN: "alice@example.com", Name: "Alice"},
 		At:      at(2),
 		EventID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+		Change: &guard.Change{Type: guard.ChangeUpdate, At: at(1), CorrelationID: "88420d5d-8d0e-471f-9115-10d34750c617",
+			ChangedBy: "alice@example.com", ChangedByType: "User", ClientType: "Azure CLI", Operation: "Microsoft.Resources/tags/write",
+			Truncated: true, Tag: &guard.TagChange{Previous: "exempt:lab", New: "approved"}},
+		Since:    at(1),
+		Awaiting: "6e5d4c3b-2a19-4807-9f6e-5d4c3b2a1908",
+		Checks:   3,
 	}
 }
 
@@ -159,6 +165,7 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 		},
 		ResumeToken:     `{"type":"AzureAsyncOperation","pollURL":"https://management.azure.com/x"}`,
 		UpdateStartedAt: at(4),
+		UpdateETag:      "fleet-00000042",
 		Replans:         1,
 		Granted:         []string{"scope|role|principal|"},
 		Outcome:         "waiting for the maintenance window",

@@ -2,6 +2,7 @@ package tablestore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -238,19 +239,34 @@ type approvalColumns struct {
 	ApproverAppID    *string `json:"ApproverAppId,omitempty"`
 	ApproverUPN      *string `json:"ApproverUpn,omitempty"`
 	ApproverName     *string `json:",omitempty"`
+	// ApprovalChange is Azure's change record credited with the value, as
+	// JSON; "" when none is.
+	ApprovalChange   *string `json:",omitempty"`
+	ApprovalSince    *string `json:",omitempty"`
+	ApprovalAwaiting *string `json:",omitempty"`
+	ApprovalChecks   *string `json:",omitempty"`
 }
 
-func approvalColumnsOf(a *guard.Approval) approvalColumns {
+func approvalColumnsOf(a *guard.Approval) (approvalColumns, error) {
 	if a == nil {
-		return approvalColumns{}
+		return approvalColumns{}, nil
 	}
-	at, status := formatTime(a.At), string(a.Status)
-	return approvalColumns{&a.Value, &status, &a.Reason, &at, &a.EventID, &a.By.ObjectID, &a.By.AppID, &a.By.UPN, &a.By.Name}
+	change, err := objectColumn("ApprovalChange", a.Change)
+	if err != nil {
+		return approvalColumns{}, err
+	}
+	at, status, since, checks := formatTime(a.At), string(a.Status), formatTime(a.Since), strconv.Itoa(a.Checks)
+	return approvalColumns{&a.Value, &status, &a.Reason, &at, &a.EventID, &a.By.ObjectID, &a.By.AppID, &a.By.UPN, &a.By.Name,
+		&change, &since, &a.Awaiting, &checks}, nil
 }
 
 func (c approvalColumns) approval(d *decoder) *guard.Approval {
 	if c.ApprovalValue == nil {
 		return nil
+	}
+	checks, err := strconv.Atoi(cmp.Or(deref(c.ApprovalChecks), "0"))
+	if err != nil {
+		d.keep(fmt.Errorf("column ApprovalChecks: %w", err))
 	}
 	return &guard.Approval{
 		Value:  *c.ApprovalValue,
@@ -258,8 +274,12 @@ func (c approvalColumns) approval(d *decoder) *guard.Approval {
 		Reason: deref(c.ApprovalReason),
 		By: guard.Actor{ObjectID: deref(c.ApproverObjectID), AppID: deref(c.ApproverAppID),
 			UPN: deref(c.ApproverUPN), Name: deref(c.ApproverName)},
-		At:      d.time("ApprovedAt", deref(c.ApprovedAt)),
-		EventID: deref(c.ApprovalEventID),
+		At:       d.time("ApprovedAt", deref(c.ApprovedAt)),
+		EventID:  deref(c.ApprovalEventID),
+		Change:   decodeObject[guard.Change](d, "ApprovalChange", deref(c.ApprovalChange)),
+		Since:    d.time("ApprovalSince", deref(c.ApprovalSince)),
+		Awaiting: deref(c.ApprovalAwaiting),
+		Checks:   checks,
 	}
 }
 

@@ -40,6 +40,10 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 	if err != nil {
 		return nil, err
 	}
+	approval, err := approvalColumnsOf(f.Approval)
+	if err != nil {
+		return nil, err
+	}
 	return &findingEntity{
 		PartitionKey:    f.Cluster.SubscriptionKey(),
 		RowKey:          f.Cluster.Key(),
@@ -56,7 +60,7 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		RecheckAt:       formatTime(f.RecheckAt),
 		JobID:           f.JobID,
 		RecentEvents:    recent,
-		approvalColumns: approvalColumnsOf(f.Approval),
+		approvalColumns: approval,
 		Outbox:          outbox,
 	}, nil
 }

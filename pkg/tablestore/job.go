@@ -25,6 +25,7 @@ type jobEntity struct {
 	Plan            string // JSON of guard.Plan, "" before planning
 	ResumeToken     string
 	UpdateStartedAt string   `json:",omitempty"`
+	UpdateETag      string   `json:"UpdateETag"`
 	Replans         edmInt64 `json:"Replans"`
 	ReplansType     string   `json:"Replans@odata.type"`
 	Granted         string   // JSON array of role assignment keys
@@ -46,6 +47,10 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 	if err != nil {
 		return nil, err
 	}
+	approval, err := approvalColumnsOf(j.Approval)
+	if err != nil {
+		return nil, err
+	}
 	e := &jobEntity{
 		PartitionKey:    j.Cluster.Key(),
 		RowKey:          guard.EncodeKey(j.ID),
@@ -60,10 +65,11 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 		Attempts:        edmInt64(j.Attempts),
 		AttemptsType:    edmInt64Type,
 		Mode:            string(j.Mode),
-		approvalColumns: approvalColumnsOf(j.Approval),
+		approvalColumns: approval,
 		Plan:            plan,
 		ResumeToken:     j.ResumeToken,
 		UpdateStartedAt: formatTime(j.UpdateStartedAt),
+		UpdateETag:      j.UpdateETag,
 		Replans:         edmInt64(j.Replans),
 		ReplansType:     edmInt64Type,
 		Granted:         granted,
@@ -90,6 +96,7 @@ func (e *jobEntity) job(etag string) (guard.Job, error) {
 		Plan:            decodeObject[guard.Plan](&d, "Plan", e.Plan),
 		ResumeToken:     e.ResumeToken,
 		UpdateStartedAt: d.time("UpdateStartedAt", e.UpdateStartedAt),
+		UpdateETag:      e.UpdateETag,
 		Replans:         int(e.Replans),
 		Granted:         decodeList[string](&d, "Granted", e.Granted),
 		Outcome:         e.Outcome,

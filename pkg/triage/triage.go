@@ -227,9 +227,9 @@ type writeData azsystemevents.ResourceWriteSuccessEventData
 // resourceData is what the guard reads from ResourceWriteSuccess and
 // ResourceDeleteSuccess data; the two SDK types have the same fields.
 type resourceData struct {
-	operation, resourceURI, status string
-	claims                         map[string]*string
-	evidence                       map[string]*string
+	operation, resourceURI, status, correlation string
+	claims                                      map[string]*string
+	evidence                                    map[string]*string
 }
 
 func classify(ev guard.Event, subject string, data *writeData) guard.Event {
@@ -240,13 +240,13 @@ func classify(ev guard.Event, subject string, data *writeData) guard.Event {
 			return invalid(ev, "ResourceWriteSuccess data: missing")
 		}
 		w := azsystemevents.ResourceWriteSuccessEventData(*data)
-		d = resourceData{deref(w.OperationName), deref(w.ResourceURI), deref(w.Status), w.Claims, evidence(w.Authorization)}
+		d = resourceData{deref(w.OperationName), deref(w.ResourceURI), deref(w.Status), deref(w.CorrelationID), w.Claims, evidence(w.Authorization)}
 	case azsystemevents.TypeResourceDeleteSuccess:
 		if data == nil {
 			return invalid(ev, "ResourceDeleteSuccess data: missing")
 		}
 		w := azsystemevents.ResourceDeleteSuccessEventData(*data)
-		d = resourceData{deref(w.OperationName), deref(w.ResourceURI), deref(w.Status), w.Claims, evidence(w.Authorization)}
+		d = resourceData{deref(w.OperationName), deref(w.ResourceURI), deref(w.Status), deref(w.CorrelationID), w.Claims, evidence(w.Authorization)}
 	case azsystemevents.TypeSubscriptionValidation:
 		return ignore(ev, "subscription validation is answered by the Functions host's Event Grid extension")
 	default:
@@ -258,6 +258,7 @@ func classify(ev guard.Event, subject string, data *writeData) guard.Event {
 		ev.Resource = subject
 	}
 	ev.Actor = actor(d.claims, d.evidence)
+	ev.CorrelationID = d.correlation
 	if d.status != "" && !strings.EqualFold(d.status, "Succeeded") {
 		return ignore(withCluster(ev), "operation status is "+d.status)
 	}

@@ -1,0 +1,32 @@
+package guard
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// windowClosed keeps the job waiting for its maintenance window.
+func (r *run) windowClosed(ctx context.Context, j Job, now time.Time) (move, bool) {
+	configs, err := r.maintenance(ctx, j.Cluster)
+	if err != nil {
+		return r.failure(j, "read maintenance configurations", err, now), true
+	}
+	ws := MaintenanceWindowAt(configs, now)
+	if ws.Source == NoWindow && len(ws.Unusable) > 0 {
+		// A window the guard cannot read is not "any time".
+		return move{state: JobBlocked, outcome: "blocked: the cluster's maintenance configuration cannot be read: " + strings.Join(ws.Unusable, "; "), alert: AlertBlocked}, true
+	}
+	if ws.Open && (ws.Closes.IsZero() || ws.Closes.Sub(now) >= minWindowLeft) {
+		return move{}, false
+	}
+	if ws.Open {
+		// Too little of this window is left for a migration that takes
+		// minutes and reimages every node: wait for the next one.
+		ws = MaintenanceWindowAt(configs, ws.Closes.Add(time.Second))
+	}
+	if ws.Next.IsZero() {
+		return move{state: JobBlocked, outcome: "blocked: no maintenance window opens within a year (" + ws.Describe + ")", alert: AlertBlocked}, true
+	}
+	return move{state: JobWaitingWindow, outcome: "waiting for the maintenance window " + ws.Describe + " opening at " + stamp(ws.Next), wait: ws.Next}, true
+}
