@@ -10,17 +10,17 @@ const (
 	AlertResolved AlertType = "aksguard.cluster.resolved"
 	AlertExempted AlertType = "aksguard.cluster.exempted"
 
-	AlertApproved  AlertType = "aksguard.remediation.approved"
-	AlertRejected  AlertType = "aksguard.remediation.rejected"
+	AlertApproved AlertType = "aksguard.remediation.approved"
+	AlertRejected AlertType = "aksguard.remediation.rejected"
 	// AlertUnverified: Azure's change history did not say, within the
 	// wait, who set the approval tag; nothing runs until it is set again.
 	AlertUnverified AlertType = "aksguard.remediation.unverified"
-	AlertPlanned   AlertType = "aksguard.remediation.planned"
-	AlertStarted   AlertType = "aksguard.remediation.started"
-	AlertSucceeded AlertType = "aksguard.remediation.succeeded"
-	AlertFailed    AlertType = "aksguard.remediation.failed"
-	AlertBlocked   AlertType = "aksguard.remediation.blocked"
-	AlertCancelled AlertType = "aksguard.remediation.cancelled"
+	AlertPlanned    AlertType = "aksguard.remediation.planned"
+	AlertStarted    AlertType = "aksguard.remediation.started"
+	AlertSucceeded  AlertType = "aksguard.remediation.succeeded"
+	AlertFailed     AlertType = "aksguard.remediation.failed"
+	AlertBlocked    AlertType = "aksguard.remediation.blocked"
+	AlertCancelled  AlertType = "aksguard.remediation.cancelled"
 )
 
 // Alert is an event for alerting subscriptions. Its ID is deterministic, so

@@ -305,4 +305,3 @@ func TestDryRunStopsPlannedEnforceJob(t *testing.T) {
 		t.Errorf("PUTs after switching to dry-run = %d (job %s)", n, w.job().State)
 	}
 }
-
