@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aksguard/aksguard/pkg/sampletest"
+	"github.com/aksguard/aksguard/pkg/settings"
 )
 
 // BenchmarkStartToFirstAnswer is the time from starting `aksguard serve` to
@@ -142,7 +143,7 @@ func benchStart(b *testing.B, bin string, env []string) *benchProc {
 	b.Helper()
 	var port string
 	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, envPort+"="); ok {
+		if v, ok := strings.CutPrefix(kv, settings.Port+"="); ok {
 			port = v
 		}
 	}

@@ -1,109 +1,29 @@
 package main
 
 import (
-	"encoding/json"
-	"os"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/aksguard/aksguard/pkg/demo"
+	"github.com/aksguard/aksguard/pkg/simulate"
 	"github.com/aksguard/aksguard/pkg/storetest"
 	"github.com/aksguard/aksguard/pkg/tablestore"
 )
 
-// demoEndStates is where each cluster of pkg/demo/fleet.json ends up in the
-// scenario (pkg/demo/scenario.go; pkg/demo/README.md says what each cluster
-// shows): every terminal state a job can reach in the story is here.
-var demoEndStates = []struct {
-	name, verdict, finding, job string
-}{
-	// Approved by Dana, in prod (enforced), inside its Friday window.
-	{"payments-prod-weu", "managed-identity", "resolved", "succeeded"},
-	// Approved, but its custom private DNS zone needs a user-assigned identity.
-	{"checkout-prod-neu", "service-principal", "open", "blocked"},
-	{"search-prod-weu", "managed-identity", "clear", "none"},
-	// Approved by Ravi, who is not on the approver list.
-	{"analytics-prod-eus2", "mixed", "open", "awaiting-approval"},
-	{"ingest-staging-weu", "managed-identity", "clear", "none"},
-	// Approved in non-prod, where the guard runs dry.
-	{"reporting-dev-weu", "service-principal", "open", "dry-run-complete"},
-	// Never approved: parked.
-	{"billing-prod-weu", "service-principal", "open", "awaiting-approval"},
-	// Moved to a managed identity by hand during the demo.
-	{"legacy-api-dev-weu", "managed-identity", "resolved", "cancelled"},
-	// Deleted during the demo; its records stay.
-	{"sandbox-dev-eus", "service-principal", "resolved", "cancelled"},
-	// Exempted by Dana with the tag aksguard-remediation=exempt:…
-	{"batch-legacy-eus", "service-principal", "exempt", "cancelled"},
-}
-
-// demoState is the contract of one `demo --output json` line.
-type demoState struct {
-	ClusterID string `json:"clusterId"`
-	Verdict   string `json:"verdict"`
-	Finding   string `json:"finding"`
-	Job       string `json:"job"`
-}
-
-// wantDemoStates pairs the clusters of the fleet file with demoEndStates.
-// IDs are lower-cased: ARM compares them case-insensitively, and the fleet
-// file spells resourcegroups both ways.
-func wantDemoStates(t *testing.T) []demoState {
+// demoExpect is what the demo's scenario (pkg/demo/demo.json) expects of
+// every cluster; the demo exits 1 when one does not hold, and these tests
+// check that the output shows each.
+func demoExpect(t *testing.T) map[string]simulate.ClusterExpect {
 	t.Helper()
-	raw, err := os.ReadFile("../../pkg/demo/fleet.json")
+	sc, err := demo.Scenario()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var file struct {
-		Clusters []struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-		} `json:"clusters"`
+	if sc.Expect == nil || len(sc.Expect.Clusters) != len(sc.Fleet) {
+		t.Fatalf("pkg/demo/demo.json expects %d clusters' end states; want all %d", len(sc.Expect.Clusters), len(sc.Fleet))
 	}
-	if err := json.Unmarshal(raw, &file); err != nil {
-		t.Fatalf("pkg/demo/fleet.json: %v", err)
-	}
-	fleet := file.Clusters
-	if len(fleet) != len(demoEndStates) {
-		t.Errorf("pkg/demo/fleet.json has %d clusters, demoEndStates %d: keep them in step", len(fleet), len(demoEndStates))
-	}
-	var want []demoState
-	for _, c := range fleet {
-		i := -1
-		for j, e := range demoEndStates {
-			if e.name == c.Name {
-				i = j
-			}
-		}
-		if i < 0 {
-			t.Errorf("fleet cluster %s has no entry in demoEndStates", c.Name)
-			continue
-		}
-		e := demoEndStates[i]
-		want = append(want, demoState{strings.ToLower(c.ID), e.verdict, e.finding, e.job})
-	}
-	sort.Slice(want, func(i, j int) bool { return want[i].ClusterID < want[j].ClusterID })
-	return want
-}
-
-// checkDemoStates compares the JSON lines of a demo run with the end states
-// expected.
-func checkDemoStates(t *testing.T, r result) {
-	t.Helper()
-	if r.code != exitOK {
-		t.Fatalf("run(demo --output json) = %d, want %d; stderr:\n%s", r.code, exitOK, r.stderr)
-	}
-	got := jsonLines[demoState](t, r.stdout, "clusterId", "verdict", "finding", "job")
-	for i := range got {
-		got[i].ClusterID = strings.ToLower(got[i].ClusterID)
-	}
-	sort.Slice(got, func(i, j int) bool { return got[i].ClusterID < got[j].ClusterID })
-	if diff := cmp.Diff(wantDemoStates(t), got); diff != "" {
-		t.Errorf("run(demo --output json) end states mismatch (-want +got):\n%s", diff)
-	}
+	return sc.Expect.Clusters
 }
 
 func TestDemo(t *testing.T) {
@@ -114,24 +34,47 @@ func TestDemo(t *testing.T) {
 	if r.stderr != "" {
 		t.Errorf("run(demo) stderr = %q, want nothing", r.stderr)
 	}
-	for _, want := range []string{"AKS Identity Guard demo: simulated fleet, records in memory", "Fleet", "Totals:"} {
+	for _, want := range []string{"AKS Identity Guard demo: simulated Azure, records in memory", "Clusters", "Audit trail of " + demo.Trail, "Totals:"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("run(demo) stdout lacks %q:\n%s", want, r.stdout)
 		}
 	}
-	for _, e := range demoEndStates {
-		if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(e.name) + `\s+` + regexp.QuoteMeta(e.verdict) + `\s+` + e.finding + `\s+` + e.job + `\b`).MatchString(r.stdout) {
-			t.Errorf("run(demo) fleet table lacks the row %s %s %s %s:\n%s", e.name, e.verdict, e.finding, e.job, r.stdout)
+	for name, e := range demoExpect(t) {
+		row := `(?m)^\s+` + regexp.QuoteMeta(name) + `\s+\S+\s+` + regexp.QuoteMeta(*e.Finding) + `\s+` + regexp.QuoteMeta(*e.Job) + `\b`
+		if !regexp.MustCompile(row).MatchString(r.stdout) {
+			t.Errorf("run(demo) table lacks the row %s … %s %s:\n%s", name, *e.Finding, *e.Job, r.stdout)
+		}
+	}
+}
+
+// checkDemoJSON checks the cluster lines of `demo --output json`.
+func checkDemoJSON(t *testing.T, r result) {
+	t.Helper()
+	if r.code != exitOK {
+		t.Fatalf("run(demo --output json) = %d, want %d; stderr:\n%s", r.code, exitOK, r.stderr)
+	}
+	type line struct {
+		Cluster *simulate.ClusterResult `json:"cluster"`
+	}
+	got := map[string]simulate.ClusterResult{}
+	for _, l := range jsonLines[line](t, r.stdout) {
+		if l.Cluster != nil {
+			got[l.Cluster.Name] = *l.Cluster
+		}
+	}
+	for name, e := range demoExpect(t) {
+		c, ok := got[name]
+		if !ok || c.Finding != *e.Finding || c.Job != *e.Job {
+			t.Errorf("demo --output json: cluster %s = %+v, want finding %s, job %s", name, c, *e.Finding, *e.Job)
 		}
 	}
 }
 
 func TestDemoJSON(t *testing.T) {
 	r := aksguard(t, "", nil, "demo", "--output", "json")
-	checkDemoStates(t, r)
-	// The story goes to stderr so that stdout stays machine-readable.
-	if !strings.HasPrefix(r.stderr, "AKS Identity Guard demo: simulated fleet, records in memory\n") {
-		t.Errorf("run(demo --output json) stderr = %.200q…, want the timeline, records in memory", r.stderr)
+	checkDemoJSON(t, r)
+	if r.stderr != "AKS Identity Guard demo: simulated Azure, records in memory\n" {
+		t.Errorf("run(demo --output json) stderr = %q, want the heading only", r.stderr)
 	}
 }
 
@@ -140,7 +83,6 @@ func TestDemoJSON(t *testing.T) {
 func TestDemoAzurite(t *testing.T) {
 	conn := storetest.Azurite(t)
 	r := aksguard(t, "", map[string]string{"AKSGUARD_TABLES_CONNECTION_STRING": conn}, "demo", "--output", "json")
-
 	m := regexp.MustCompile(`records in Table Storage tables \[([^\]]+)\]`).FindStringSubmatch(r.stderr)
 	if m == nil {
 		t.Fatalf("run(demo --output json) with a table setting: stderr = %.300q…, want records in Table Storage tables", r.stderr)
@@ -150,5 +92,5 @@ func TestDemoAzurite(t *testing.T) {
 		t.Fatalf("ServiceClientFromConnectionString() error = %v", err)
 	}
 	t.Cleanup(func() { storetest.DeleteTables(t, svc, strings.Fields(m[1])) })
-	checkDemoStates(t, r)
+	checkDemoJSON(t, r)
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/aksguard/aksguard/pkg/settings"
 )
 
 // TestSettingsAreDocumented keeps the code, the README's configuration table
@@ -27,13 +29,13 @@ func TestSettingsAreDocumented(t *testing.T) {
 		t.Fatalf("local.settings.sample.json: %v", err)
 	}
 	known := map[string]bool{}
-	for _, s := range settings {
-		known[s.name] = true
-		if !strings.Contains(string(readme), "| `"+s.name+"` |") {
-			t.Errorf("README's configuration table lacks %s", s.name)
+	for _, s := range settings.All {
+		known[s.Name] = true
+		if !strings.Contains(string(readme), "| `"+s.Name+"` |") {
+			t.Errorf("README's configuration table lacks %s", s.Name)
 		}
-		if _, ok := sample.Values[s.name]; ok == s.platform {
-			t.Errorf("local.settings.sample.json: %s present = %v, want %v (set by the platform: %v)", s.name, ok, !s.platform, s.platform)
+		if _, ok := sample.Values[s.Name]; ok == s.Platform {
+			t.Errorf("local.settings.sample.json: %s present = %v, want %v (set by the platform: %v)", s.Name, ok, !s.Platform, s.Platform)
 		}
 	}
 	// The host reads these itself; the trigger's identity settings are the

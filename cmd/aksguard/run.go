@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"unicode/utf16"
 )
 
@@ -27,6 +26,7 @@ commands:
   check  FILE|-   verdicts for AKS cluster JSON (ARM, az aks show/list, Resource Graph)
   triage FILE|-   what the intake would do with each Event Grid event; calls nothing
   demo            the whole pipeline on a simulated fleet, no Azure account needed
+  simulate FILE   a scenario (settings, fleet, timed steps, faults) through the real handler on a simulated Azure
   serve           the Azure Functions custom handler (started by the Functions host)
 
 Run "aksguard <command> -h" for a command's flags.
@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runTriage(rest, stdin, stdout, stderr, getenv)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr, getenv)
+	case "simulate":
+		return runSimulate(ctx, rest, stdout, stderr, getenv)
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr, getenv)
 	case "help", "-h", "-help", "--help":
@@ -183,12 +185,4 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
-		out = append(out, f)
-	}
-	return out
 }

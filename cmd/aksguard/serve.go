@@ -112,24 +112,10 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	if err != nil {
 		return nil, nil, err
 	}
-	guardSvc, err := guard.New(guard.Config{
-		Clusters:             aks.New(cred, nil),
-		Store:                store,
-		Queue:                queue,
-		Alerts:               alerts,
-		Directory:            directory,
-		Roles:                rbac.New(cred, nil),
-		History:              history,
-		Self:                 cfg.self,
-		Debounce:             cfg.debounce,
-		Mode:                 cfg.mode,
-		EnforceScopes:        cfg.enforceIn,
-		Approvers:            cfg.approvers,
-		MaxUpdating:          cfg.maxUpdating,
-		UserAssignedIdentity: cfg.userAssigned,
-		RoleScopes:           cfg.roleScopes,
-		Log:                  log,
-	})
+	gc := cfg.guard
+	gc.Clusters, gc.Store, gc.Queue, gc.Alerts = aks.New(cred, nil), store, queue, alerts
+	gc.Directory, gc.Roles, gc.History, gc.Log = directory, rbac.New(cred, nil), history, log
+	guardSvc, err := guard.New(gc)
 	if err != nil {
 		return nil, nil, err
 	}

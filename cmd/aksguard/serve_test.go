@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/aksguard/aksguard/pkg/settings"
 )
 
 // azuriteConn is the connection string of Azurite's well-known development
@@ -219,9 +221,9 @@ func TestServeStartsAndStops(t *testing.T) {
 // serve reads, so a new required setting gets a test too.
 func TestServeRequiredSettings(t *testing.T) {
 	var got []string
-	for _, s := range settings {
-		if s.required {
-			got = append(got, s.name)
+	for _, s := range settings.All {
+		if s.Required {
+			got = append(got, s.Name)
 		}
 	}
 	if diff := cmp.Diff(requiredSettings, got); diff != "" {

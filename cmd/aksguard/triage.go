@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/settings"
 	"github.com/aksguard/aksguard/pkg/triage"
 )
 
@@ -29,7 +30,7 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	fs := newFlags("triage", "FILE|-", stderr)
 	output := outputFlag("table")
 	fs.Var(&output, "output", "table or json (one object per event per line)")
-	self := fs.String("self", strings.Join(splitList(getenv(envPrincipalID)+","+getenv(envClientID)), ","),
+	self := fs.String("self", strings.Join(settings.List(getenv(settings.PrincipalID)+","+getenv(settings.ClientID)), ","),
 		"the guard's own object and client ids, comma-separated: their events are ignored")
 	files, code, ok := parseFlags(fs, args, 1)
 	if !ok {
@@ -45,7 +46,7 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		fmt.Fprintf(stderr, "aksguard triage: %s: %v\n", name, err)
 		return exitUsage
 	}
-	selfIDs := splitList(*self)
+	selfIDs := settings.List(*self)
 	lines := make([]triageLine, 0, len(events))
 	for _, ev := range events {
 		ev = guard.IgnoreSelf(ev, selfIDs)

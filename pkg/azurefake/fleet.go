@@ -262,10 +262,12 @@ func (f *Fleet) IDs() []string {
 	return ids
 }
 
-// lookup returns the stored cluster itself; callers must not modify it.
+// lookup returns the stored cluster itself, after finishing the updates
+// whose time has come; callers must not modify it.
 func (f *Fleet) lookup(id guard.ClusterID) (armcontainerservice.ManagedCluster, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.settle()
 	mc, ok := f.clusters[key(id)]
 	return mc, ok
 }

@@ -3,7 +3,6 @@ package azurefake
 import (
 	"errors"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,8 +19,6 @@ import (
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
-
-const demoFleet = "../demo/fleet.json"
 
 const (
 	subA = "7081f3a5-4a28-420f-983d-d492b49d20a2"
@@ -47,98 +44,6 @@ func spCluster(id guard.ClusterID, clientID string) armcontainerservice.ManagedC
 }
 
 func fleetClient(f *Fleet) *aks.Client { return f.Client() }
-
-func TestDemoFleet(t *testing.T) {
-	file, err := os.Open(demoFleet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	f, err := LoadFleet(file)
-	if err != nil {
-		t.Fatalf("LoadFleet(%s) error %v", demoFleet, err)
-	}
-
-	want := map[string]guard.Verdict{
-		"payments-prod-weu":   guard.VerdictServicePrincipal,
-		"checkout-prod-neu":   guard.VerdictServicePrincipal,
-		"search-prod-weu":     guard.VerdictManagedIdentity,
-		"analytics-prod-eus2": guard.VerdictMixed,
-		"ingest-staging-weu":  guard.VerdictManagedIdentity,
-		"reporting-dev-weu":   guard.VerdictServicePrincipal,
-		"batch-legacy-eus":    guard.VerdictServicePrincipal,
-		"billing-prod-weu":    guard.VerdictServicePrincipal,
-		"legacy-api-dev-weu":  guard.VerdictServicePrincipal,
-		"sandbox-dev-eus":     guard.VerdictServicePrincipal,
-	}
-	c := fleetClient(f)
-	got := map[string]guard.Verdict{}
-	subscriptions := map[string]bool{}
-	identityTypes := map[string]bool{}
-	for _, s := range f.IDs() {
-		id, err := armid.ParseCluster(s)
-		if err != nil {
-			t.Errorf("armid.ParseCluster(%s) error %v", s, err)
-			continue
-		}
-		subscriptions[strings.ToLower(id.Subscription)] = true
-		cl, err := c.GetCluster(t.Context(), id)
-		if err != nil {
-			t.Errorf("GetCluster(%s) error %v", id, err)
-			continue
-		}
-		got[id.Name] = guard.Evaluate(cl).Verdict
-		identityTypes[cl.IdentityType] = true
-		if cl.ProvisioningState != "Succeeded" || cl.ETag == "" || cl.Location == "" {
-			t.Errorf("GetCluster(%s) = state %q, eTag %q, location %q; want all set", id, cl.ProvisioningState, cl.ETag, cl.Location)
-		}
-		if cl.IdentityType != "" && cl.ServicePrincipalClientID == "msi" && cl.Kubelet == nil {
-			t.Errorf("GetCluster(%s): managed-identity cluster without a kubelet identity", id)
-		}
-		if got, want := cl.HasCustomPrivateDNSZone(), id.Name == "checkout-prod-neu"; got != want {
-			t.Errorf("GetCluster(%s).HasCustomPrivateDNSZone() = %t, want %t", id, got, want)
-		}
-		if id.Name == "ingest-staging-weu" && len(cl.UserAssignedIdentities) != 1 {
-			t.Errorf("GetCluster(%s).UserAssignedIdentities = %v, want one", id, cl.UserAssignedIdentities)
-		}
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("demo fleet verdicts mismatch (-want +got):\n%s", diff)
-	}
-	if len(subscriptions) != 2 {
-		t.Errorf("demo fleet spans subscriptions %v, want 2", subscriptions)
-	}
-	for _, it := range []string{"", "SystemAssigned", "UserAssigned"} {
-		if !identityTypes[it] {
-			t.Errorf("demo fleet has no cluster with identity type %q", it)
-		}
-	}
-
-	wantConfigs := map[string][]guard.MaintenanceConfig{
-		"payments-prod-weu": {{Name: "default", TimeInWeek: []guard.TimeInWeek{{Day: time.Friday, HourSlots: []int{9, 10, 11, 12}}}}},
-		"billing-prod-weu": {{Name: "aksManagedAutoUpgradeSchedule", Window: &guard.MaintenanceWindow{
-			Schedule:      guard.Schedule{Weekly: &guard.WeeklySchedule{IntervalWeeks: 1, DayOfWeek: time.Saturday}},
-			DurationHours: 4,
-			UTCOffset:     "+00:00",
-			StartDate:     "2026-01-03",
-			StartTime:     "02:00",
-		}}},
-	}
-	gotConfigs := map[string][]guard.MaintenanceConfig{}
-	for _, s := range f.IDs() {
-		id, _ := armid.ParseCluster(s)
-		cfgs, err := c.MaintenanceConfigs(t.Context(), id)
-		if err != nil {
-			t.Errorf("MaintenanceConfigs(%s) error %v", id, err)
-		}
-		if cfgs != nil {
-			gotConfigs[id.Name] = cfgs
-		}
-	}
-	if diff := cmp.Diff(wantConfigs, gotConfigs); diff != "" {
-		t.Errorf("demo fleet maintenance configurations mismatch (-want +got):\n%s", diff)
-	}
-}
 
 func TestLoadFleetObject(t *testing.T) {
 	const (

@@ -2,6 +2,7 @@ package azurefake
 
 import (
 	"cmp"
+	"maps"
 	"context"
 	"errors"
 	"fmt"
@@ -50,6 +51,10 @@ const (
 	updatePollInterval = 10 * time.Millisecond
 	// defaultUpdatePolls is SetUpdatePolls' default.
 	defaultUpdatePolls = 2
+	// updateTime is how long AKS takes to finish an update that nobody
+	// polls: the operation runs on ARM's side whether or not the caller
+	// hears of it.
+	updateTime = 3 * time.Minute
 )
 
 // updates is the state of the fleet's update operations; Fleet.mu guards it.
@@ -73,6 +78,8 @@ type operation struct {
 	done    bool
 	// correlation ties the operation's change records together.
 	correlation string
+	// due is when AKS finishes the operation, polled or not.
+	due time.Time
 }
 
 // operationKey is the request context key of the operation a PUT starts:
@@ -90,7 +97,9 @@ type startingOperation struct {
 // cluster reads as before it, with provisioningState "Updating" and a fresh
 // eTag, and another PUT on it is refused with 409 AnotherOperationInProgress;
 // the result replaces what Put stored meanwhile. In-progress answers ask for
-// the next poll after 10ms (retry-after-ms).
+// the next poll after 10ms (retry-after-ms). Polled or not, an update ends
+// three minutes after it started on the fleet's clock, as AKS finishes an
+// operation whose caller lost its answer.
 func (f *Fleet) SetUpdatePolls(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -183,6 +192,7 @@ func withOperation(req *http.Request, op startingOperation) *http.Request {
 // pollUpdate answers a poll of the operation the URL names.
 func (f *Fleet) pollUpdate(sub string, req *http.Request) (*http.Response, error) {
 	f.mu.Lock()
+	f.settle()
 	f.polls[beginCreateOrUpdate]++
 	op := f.updates.byID[req.URL.Query().Get(operationParam)]
 	done := op != nil && op.done
@@ -221,6 +231,25 @@ func (f *Fleet) answer(op *operation, req *http.Request, resp *http.Response) (*
 func (f *Fleet) finish(op *operation) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.finishLocked(op)
+}
+
+// settle finishes the operations whose time has come, as AKS does whether
+// or not anyone polls them. f.mu must be held.
+func (f *Fleet) settle() {
+	now := f.now()
+	for _, k := range slices.Sorted(maps.Keys(f.updates.running)) {
+		if op := f.updates.running[k]; !now.Before(op.due) {
+			f.finishLocked(op)
+		}
+	}
+}
+
+// finishLocked is finish with f.mu held.
+func (f *Fleet) finishLocked(op *operation) {
+	if op.done {
+		return
+	}
 	op.done = true
 	delete(f.updates.running, op.cluster)
 	cur, ok := f.clusters[op.cluster]
@@ -294,7 +323,7 @@ func (f *Fleet) fakeBeginCreateOrUpdate(subscription string) func(context.Contex
 			errResp.SetResponseError(http.StatusBadRequest, code)
 			return resp, errResp
 		}
-		op := &operation{id: opID, cluster: k, after: after, fail: start.fail}
+		op := &operation{id: opID, cluster: k, after: after, fail: start.fail, due: f.now().Add(updateTime)}
 		f.updates.byID[opID] = op
 		f.updates.running[k] = op
 		f.accepted[k]++

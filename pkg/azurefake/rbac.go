@@ -55,6 +55,7 @@ type RBAC struct {
 
 	mu          sync.Mutex
 	assignments map[string]guard.RoleAssignment // by lower-cased ID
+	created     []guard.RoleAssignment          // through Create, in order
 
 	// listMu serializes list requests. The fake keeps a pager's state by
 	// request path, so two lists of the same scope at once would share it;
@@ -119,6 +120,14 @@ func (s *RBAC) Assignments() []guard.RoleAssignment {
 		return strings.Compare(strings.ToLower(a.ID), strings.ToLower(b.ID))
 	})
 	return out
+}
+
+// Created returns the role assignments made through
+// RoleAssignmentsClient.Create (201), in order; Add's are not among them.
+func (s *RBAC) Created() []guard.RoleAssignment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.created)
 }
 
 // Calls returns how many requests for method the RBAC has served, failed
@@ -290,6 +299,9 @@ func (s *RBAC) fakeCreate(_ context.Context, scope, name string, params armautho
 		}
 	}
 	s.assignments[strings.ToLower(a.ID)] = a
+	if status == http.StatusCreated {
+		s.created = append(s.created, a)
+	}
 	resp.SetResponse(status, armauthorization.RoleAssignmentsClientCreateResponse{RoleAssignment: *toSDK(a)}, nil)
 	return resp, errResp
 }

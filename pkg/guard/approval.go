@@ -259,7 +259,9 @@ func (s *Service) lookApproval(ctx context.Context, prev *Approval, c Cluster, w
 	}
 
 	// An approval or an exemption: only Azure's record can say who set it.
-	verified := prev != nil && prev.Value == v && (prev.Status == ApprovalApproved || prev.Status == ApprovalExempt)
+	// credited: a record named who set this value before.
+	credited := prev != nil && prev.Value == v && prev.Change != nil &&
+		(prev.Status == ApprovalApproved || prev.Status == ApprovalExempt || prev.Status == ApprovalRejected)
 	wait := func(reason string, forbidden bool) approvalLook {
 		at := now.Add(doubling(approvalRecheck, approvalWait, next.Checks))
 		switch {
@@ -271,7 +273,7 @@ func (s *Service) lookApproval(ctx context.Context, prev *Approval, c Cluster, w
 			next.Since, next.Checks = time.Time{}, 0
 			news := prev == nil || prev.Status != ApprovalUnverified || prev.Value != v
 			return approvalLook{next: &next, news: news, released: prev.held()}
-		case verified && herr == nil && awaiting != "" && !shows(records, awaiting):
+		case credited && herr == nil && awaiting != "" && !shows(records, awaiting):
 			// Credited before: keep it, held, until the request's record
 			// shows whether it set the tag again.
 			kept := *prev

@@ -238,7 +238,11 @@ func (d *decision) approvalChanged(a Approval) {
 		d.alertBy(AlertRejected, "approval of "+name+" not accepted: "+a.Reason+
 			". To approve, an approver removes the tag "+ApprovalTag+" and sets it again", by)
 	case ApprovalRemoved:
-		d.auditBy("approval-removed", "approval tag removed by "+by+provenance(a.Change), by)
+		who := "by " + by + provenance(a.Change)
+		if a.Change == nil {
+			who = "(Azure's change history does not show by whom yet)"
+		}
+		d.auditBy("approval-removed", "approval tag removed "+who, by)
 	case ApprovalPending:
 		d.audit("approval-pending", "the tag says "+strconv.Quote(a.Value)+"; nothing runs until Azure's change history says who set it: "+a.Reason)
 	case ApprovalUnverified:

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"slices"
 	"fmt"
 	"strings"
 )
@@ -70,25 +71,10 @@ func (p *Plan) Lines() []string {
 	return l
 }
 
-// builtinRoles names the built-in roles an AKS service principal usually
-// holds, for plans people read; other roles show their GUID.
-var builtinRoles = map[string]string{
-	"b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-	"acdd72a7-3385-48ef-bd42-f606fba81ae7": "Reader",
-	"4d97b98b-1d4f-4787-a291-c67834d212e7": "Network Contributor",
-	AcrPullRoleID:                          "AcrPull",
-	"b12aa53e-6015-4669-85d0-8515ebb3ae7f": "Private DNS Zone Contributor",
-	"3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
-	"9980e02c-c2be-4d73-94e8-173b1dc7cf3c": "Virtual Machine Contributor",
-	"f1a07417-d97a-45cb-824c-7a7467783830": "Managed Identity Operator",
-	"ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
-	"4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
-}
-
 func (a RoleAssignment) describe() string {
 	role := a.RoleName
 	if role == "" {
-		role = builtinRoles[roleGUID(a.RoleDefinitionID)]
+		role = RoleName(a.RoleDefinitionID)
 	}
 	if role == "" {
 		role = "role " + roleGUID(a.RoleDefinitionID)
@@ -119,16 +105,17 @@ func (a RoleAssignment) onRegistry() bool {
 
 // broadRoles are roles a person should look at twice before the guard
 // gives them to a new identity.
-var broadRoles = map[string]string{
-	"8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
-	"b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
-	"18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
-	"f58310d9-a9f6-439a-9e8d-f62e7b41a168": "Role Based Access Control Administrator",
+var broadRoles = []string{
+	"8e3af657-a8ff-443c-a75c-2fe8c4bcb635", // Owner
+	"b24988ac-6180-42a0-ab88-20f7382dd24c", // Contributor
+	"18d7d88d-d35e-4fb5-a5c3-7773c20a72d9", // User Access Administrator
+	"f58310d9-a9f6-439a-9e8d-f62e7b41a168", // Role Based Access Control Administrator
 }
 
 // broad warns about an assignment that grants much, or grants it widely.
 func (a RoleAssignment) broad() string {
-	role, wide := broadRoles[roleGUID(a.RoleDefinitionID)]
+	role := RoleName(a.RoleDefinitionID)
+	wide := slices.Contains(broadRoles, roleGUID(a.RoleDefinitionID))
 	// A subscription, a management group or the root: every resource below.
 	scope := strings.ToLower(strings.Trim(a.Scope, "/"))
 	subscriptionWide := strings.Count(scope, "/") <= 1 || strings.HasPrefix(scope, "providers/microsoft.management/managementgroups/")

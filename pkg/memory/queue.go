@@ -43,6 +43,14 @@ func (q *Queue) Sent() []guard.Message {
 	return slices.Clone(q.sent)
 }
 
+// Pending returns the messages accepted and not yet delivered, in no
+// particular order.
+func (q *Queue) Pending() []guard.Message {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return slices.Clone(q.pending)
+}
+
 // Due removes and returns the messages visible at now, earliest first.
 func (q *Queue) Due(now time.Time) []guard.Message {
 	q.mu.Lock()

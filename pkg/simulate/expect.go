@@ -1,0 +1,94 @@
+package simulate
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Expect is what a scenario says must be true at its end: the property it
+// holds. A run reports every expectation that does not hold.
+type Expect struct {
+	// Clusters are expectations of clusters, by name.
+	Clusters map[string]ClusterExpect `json:"clusters,omitempty"`
+	Totals   *TotalsExpect            `json:"totals,omitempty"`
+}
+
+// ClusterExpect holds the fields of a ClusterResult to compare; a field
+// left out is not compared.
+type ClusterExpect struct {
+	Verdict  *string `json:"verdict,omitempty"`
+	Finding  *string `json:"finding,omitempty"`
+	Job      *string `json:"job,omitempty"`
+	Approval *string `json:"approval,omitempty"`
+	// ApprovedBy names a principal of the scenario (or an object id).
+	ApprovedBy *string `json:"approvedBy,omitempty"`
+	Puts       *int    `json:"puts,omitempty"`
+	// Grants is how many role assignments the guard made for the cluster.
+	Grants *int `json:"grants,omitempty"`
+}
+
+// TotalsExpect holds the totals to compare; Alerts compares the count of
+// each type it names.
+type TotalsExpect struct {
+	Puts               *int           `json:"puts,omitempty"`
+	DeadLettered       *int           `json:"deadLettered,omitempty"`
+	EventsDeadLettered *int           `json:"eventsDeadLettered,omitempty"`
+	StrandedJobs       *int           `json:"strandedJobs,omitempty"`
+	Alerts             map[string]int `json:"alerts,omitempty"`
+}
+
+// Check compares res with the scenario's expectations and returns a line
+// for each that does not hold, sorted.
+func (sc *Scenario) Check(res *Result) []string {
+	var bad []string
+	if sc.Expect == nil {
+		return nil
+	}
+	want := func(what, got string, w *string) {
+		if w != nil && *w != got {
+			bad = append(bad, fmt.Sprintf("%s = %q, want %q", what, got, *w))
+		}
+	}
+	wantN := func(what string, got int, w *int) {
+		if w != nil && *w != got {
+			bad = append(bad, fmt.Sprintf("%s = %d, want %d", what, got, *w))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(sc.Expect.Clusters)) {
+		e := sc.Expect.Clusters[name]
+		i := slices.IndexFunc(res.Clusters, func(c ClusterResult) bool { return strings.EqualFold(c.Name, name) })
+		if i < 0 {
+			bad = append(bad, "cluster "+name+": not in the fleet")
+			continue
+		}
+		c := res.Clusters[i]
+		p := "cluster " + c.Name + ": "
+		want(p+"verdict", c.Verdict, e.Verdict)
+		want(p+"finding", c.Finding, e.Finding)
+		want(p+"job", c.Job, e.Job)
+		want(p+"approval", c.Approval, e.Approval)
+		if e.ApprovedBy != nil {
+			id := *e.ApprovedBy
+			if pr, ok := sc.Principals[id]; ok {
+				id = pr.ObjectID
+			}
+			want(p+"approvedBy", c.ApprovedBy, &id)
+		}
+		wantN(p+"puts", c.Puts, e.Puts)
+		wantN(p+"grants", len(c.Grants), e.Grants)
+	}
+	if t := sc.Expect.Totals; t != nil {
+		wantN("totals: puts", res.Totals.Puts, t.Puts)
+		wantN("totals: deadLettered", res.Totals.DeadLettered, t.DeadLettered)
+		wantN("totals: eventsDeadLettered", res.Totals.EventsDeadLettered, t.EventsDeadLettered)
+		wantN("totals: strandedJobs", res.Totals.StrandedJobs, t.StrandedJobs)
+		for _, typ := range slices.Sorted(maps.Keys(t.Alerts)) {
+			n := t.Alerts[typ]
+			wantN("totals: alerts "+typ, res.Totals.Alerts[typ], &n)
+		}
+	}
+	slices.Sort(bad)
+	return bad
+}
