@@ -2,8 +2,8 @@ package guard
 
 import (
 	"context"
-	"slices"
 	"fmt"
+	"slices"
 	"strings"
 )
 
