@@ -51,22 +51,23 @@ const (
 	updatePollInterval = 10 * time.Millisecond
 	// defaultUpdatePolls is SetUpdatePolls' default.
 	defaultUpdatePolls = 2
-	// updateTime is how long AKS takes to finish an update that nobody
-	// polls: the operation runs on ARM's side whether or not the caller
-	// hears of it.
-	updateTime = 3 * time.Minute
+	// defaultUpdateTime is how long AKS takes to finish an update that
+	// nobody polls: the operation runs on ARM's side whether or not the
+	// caller hears of it.
+	defaultUpdateTime = 3 * time.Minute
 )
 
 // updates is the state of the fleet's update operations; Fleet.mu guards it.
 type updates struct {
-	polls   int    // in-progress answers before the result
-	next    uint64 // numbers operations
-	byID    map[string]*operation
-	running map[string]*operation // by key(cluster ID)
+	polls    int           // in-progress answers before the result
+	duration time.Duration // how long an operation runs, polled or not
+	next     uint64        // numbers operations
+	byID     map[string]*operation
+	running  map[string]*operation // by key(cluster ID)
 }
 
 func newUpdates() updates {
-	return updates{polls: defaultUpdatePolls, byID: map[string]*operation{}, running: map[string]*operation{}}
+	return updates{polls: defaultUpdatePolls, duration: defaultUpdateTime, byID: map[string]*operation{}, running: map[string]*operation{}}
 }
 
 // operation is one update the fleet accepted.
@@ -98,12 +99,20 @@ type startingOperation struct {
 // eTag, and another PUT on it is refused with 409 AnotherOperationInProgress;
 // the result replaces what Put stored meanwhile. In-progress answers ask for
 // the next poll after 10ms (retry-after-ms). Polled or not, an update ends
-// three minutes after it started on the fleet's clock, as AKS finishes an
-// operation whose caller lost its answer.
+// three minutes (see SetUpdateDuration) after it started on the fleet's
+// clock, as AKS finishes an operation whose caller lost its answer.
 func (f *Fleet) SetUpdatePolls(n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.updates.polls = max(n, 0)
+}
+
+// SetUpdateDuration makes the updates started from now on end d after they
+// started, on the fleet's clock, unless their polls end them first.
+func (f *Fleet) SetUpdateDuration(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.updates.duration = d
 }
 
 // FailUpdate makes the next n PUTs of updates, after those already asked
@@ -323,7 +332,7 @@ func (f *Fleet) fakeBeginCreateOrUpdate(subscription string) func(context.Contex
 			errResp.SetResponseError(http.StatusBadRequest, code)
 			return resp, errResp
 		}
-		op := &operation{id: opID, cluster: k, after: after, fail: start.fail, due: f.now().Add(updateTime)}
+		op := &operation{id: opID, cluster: k, after: after, fail: start.fail, due: f.now().Add(f.updates.duration)}
 		f.updates.byID[opID] = op
 		f.updates.running[k] = op
 		f.accepted[k]++
