@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,6 +54,50 @@ func TestSettingsAreDocumented(t *testing.T) {
 	for name := range sample.Values {
 		if !known[name] && !hostOwn[name] {
 			t.Errorf("local.settings.sample.json names %s, which the binary does not read", name)
+		}
+	}
+}
+
+// TestREADMENamesWhatExists: every test and scenario file the README cites
+// as holding a rule exists, so the table of rules cannot name a test that
+// was renamed or removed.
+func TestREADMENamesWhatExists(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sources strings.Builder
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == ".git") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			sources.Write(b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := regexp.MustCompile("`(Test[A-Za-z0-9]+)`").FindAllStringSubmatch(string(readme), -1)
+	if len(tests) < 20 {
+		t.Fatalf("the README cites %d tests; want the rules table's", len(tests))
+	}
+	for _, m := range tests {
+		if !strings.Contains(sources.String(), "func "+m[1]+"(") {
+			t.Errorf("the README cites %s, which no test file declares", m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile("`([a-z0-9-]+\\.json)`").FindAllStringSubmatch(string(readme), -1) {
+		if _, err := os.Stat("../../testdata/scenarios/" + m[1]); err != nil && !slices.Contains([]string{"host.json", "function.json", "demo.json"}, m[1]) {
+			t.Errorf("the README cites scenario %s: %v", m[1], err)
 		}
 	}
 }
