@@ -507,3 +507,30 @@ func TestIdentityUpdateAzureAsyncOperation(t *testing.T) {
 		}
 	})
 }
+
+// TestStartIdentityUpdateNeedsTheTags: the update refuses to send a body
+// whose read no longer carries the tags asked for; nothing is sent.
+func TestStartIdentityUpdateNeedsTheTags(t *testing.T) {
+	f, id, etag := spSample(t)
+	f.SetTagsKeepETag(true) // so that only the tag tells the change
+	mc, _ := f.Cluster(id.String())
+	mc.Tags = map[string]*string{"Aksguard-Remediation": to.Ptr("approved")}
+	f.Put(mc)
+	u := guard.IdentityUpdate{ETag: etag, Target: systemAssigned, Tags: map[string]string{"aksguard-remediation": "approved"}}
+	mc, _ = f.Cluster(id.String())
+	u.ETag = *mc.ETag
+	delete(mc.Tags, "Aksguard-Remediation")
+	f.Put(mc)
+	st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, u, time.Second)
+	if guard.KindOf(err) != guard.KindConflict || st.Sent || !strings.Contains(err.Error(), "aksguard-remediation") {
+		t.Errorf("StartIdentityUpdate() without the tag = %+v, %v; want %s naming the tag, nothing sent", st, err, guard.KindConflict)
+	}
+	if got := f.Calls("BeginCreateOrUpdate"); got != 0 {
+		t.Errorf("Calls(BeginCreateOrUpdate) = %d, want 0", got)
+	}
+	mc.Tags["aksguard-remediation"] = to.Ptr("approved")
+	f.Put(mc)
+	if st, err := fleetClient(f).StartIdentityUpdate(t.Context(), id, u, time.Second); err != nil || !st.Sent {
+		t.Errorf("StartIdentityUpdate() with the tag (name in another case) = %+v, %v; want sent", st, err)
+	}
+}

@@ -104,9 +104,17 @@ func checkRequest(t *testing.T, r request) {
 	if r.query.Has("$count") {
 		t.Errorf("query %q has $count, want none", r.rawQuery)
 	}
-	if got := r.query.Get("$select"); got != "id,appId,displayName" {
-		t.Errorf("$select %q, want id,appId,displayName", got)
+	if got, want := r.query.Get("$select"), selectOf(r.path); got != want {
+		t.Errorf("$select %q, want %s", got, want)
 	}
+}
+
+// selectOf is the $select a request of path carries.
+func selectOf(path string) string {
+	if path == "/v1.0/users" {
+		return "id,userPrincipalName,mail,displayName"
+	}
+	return "id,appId,displayName"
 }
 
 // graphError is Graph's error body.
@@ -289,6 +297,66 @@ func TestManagedIdentityErrors(t *testing.T) {
 				t.Errorf("%d requests, want %d", got, tt.requests)
 			}
 		})
+	}
+}
+
+func TestUser(t *testing.T) {
+	const upn, user = "dana.whitfield@contoso.com", "5f0c2a4e-8d9b-4c71-9e3a-2b6d1f7a8c90"
+	tests := []struct {
+		name string
+		body string
+		want guard.Principal
+		kind guard.ErrorKind // for a failure
+	}{
+		{
+			name: "one",
+			body: `{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users(id,userPrincipalName,mail,displayName)",
+				"value":[{"id":"` + user + `","userPrincipalName":"` + upn + `","mail":"dana@contoso.com","displayName":"Dana Whitfield"}]}`,
+			want: guard.Principal{ObjectID: user, UPN: upn, DisplayName: "Dana Whitfield"},
+		},
+		{name: "none", body: `{"value":[]}`, kind: guard.KindNotFound},
+		{name: "two", body: `{"value":[{"id":"` + user + `"},{"id":"` + objectID + `"}]}`, kind: guard.KindInvalid},
+		{name: "without id", body: `{"value":[{"userPrincipalName":"` + upn + `"}]}`, kind: guard.KindInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGraphServer(t, http.StatusOK, tt.body, nil)
+			got, err := g.client(t).User(t.Context(), "O'Brien@contoso.com")
+			switch {
+			case tt.kind == "" && err != nil:
+				t.Fatalf("User() error %v", err)
+			case tt.kind != "" && guard.KindOf(err) != tt.kind:
+				t.Fatalf("User() error %v, want %s", err, tt.kind)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("User() mismatch (-want +got):\n%s", diff)
+			}
+			reqs := g.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests, want 1", len(reqs))
+			}
+			checkRequest(t, reqs[0])
+			if reqs[0].path != "/v1.0/users" {
+				t.Errorf("path %q, want /v1.0/users", reqs[0].path)
+			}
+			if want := "userPrincipalName eq 'O''Brien@contoso.com' or mail eq 'O''Brien@contoso.com'"; reqs[0].query.Get("$filter") != want {
+				t.Errorf("$filter %q, want %q (quotes doubled)", reqs[0].query.Get("$filter"), want)
+			}
+		})
+	}
+}
+
+func TestUserErrors(t *testing.T) {
+	g := newGraphServer(t, http.StatusForbidden, graphError("Authorization_RequestDenied", "Insufficient privileges to complete the operation."), nil)
+	_, err := g.client(t).User(t.Context(), "dana@contoso.com")
+	checkError(t, "User", err, guard.KindForbidden, "Authorization_RequestDenied", 0, UserPermission)
+	for _, name := range []string{"dana", "dana @contoso.com", ""} {
+		if _, err := g.client(t).User(t.Context(), name); guard.KindOf(err) != guard.KindInvalid {
+			t.Errorf("User(%q) error = %v, want %s and nothing sent", name, err, guard.KindInvalid)
+		}
+	}
+	if n := len(g.requests()); n != 1 {
+		t.Errorf("%d requests, want 1: invalid names are not sent", n)
 	}
 }
 
