@@ -183,7 +183,15 @@ func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
 	}
 
 	uai, _ := c.Tag(IdentityTag)
-	if uai = strings.TrimSpace(uai); uai == "" && c.HasCustomPrivateDNSZone() {
+	if uai = strings.TrimSpace(uai); uai != "" {
+		// The identity the control plane moves to gets the service
+		// principal's roles: whoever named it must be allowed to approve.
+		blocked, err := r.identityTagSetter(ctx, c, uai)
+		if err != nil || blocked != "" {
+			p.Blocked = blocked
+			return p, err
+		}
+	} else if c.HasCustomPrivateDNSZone() {
 		uai = s.userAssigned
 	}
 	switch {
@@ -220,4 +228,33 @@ func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
 		p.Warnings = append(p.Warnings, "AKS creates a kubelet identity; access the nodes had through the service principal is re-granted to it only for AcrPull")
 	}
 	return p, nil
+}
+
+// identityTagSetter checks, in Azure's change history, who set the identity
+// tag to value: someone the approver list allows. It returns why the plan
+// is blocked when not, or an error to retry.
+func (r *run) identityTagSetter(ctx context.Context, c Cluster, value string) (string, error) {
+	records, err := r.s.history.TagChanges(ctx, c.ID, IdentityTag, "")
+	switch {
+	case KindOf(err) == KindForbidden:
+		return "cannot tell who set the tag " + IdentityTag + ": " + err.Error(), nil
+	case err != nil:
+		return "", fmt.Errorf("read who set the tag %s: %w", IdentityTag, err)
+	}
+	rec, why := credit(value, records)
+	if rec == nil {
+		return "cannot tell who set the tag " + IdentityTag + " to " + value + ": " + why + "; set it again", nil
+	}
+	by := setter(rec)
+	if by.IsZero() {
+		return "Azure's change record of the tag " + IdentityTag + " names no principal; set it again", nil
+	}
+	resolved, rerr := r.s.resolve(ctx, by)
+	switch {
+	case approverAllowed(resolved, r.s.approvers):
+		return "", nil
+	case rerr != nil && KindOf(rerr) != KindNotFound:
+		return "", fmt.Errorf("resolve who set the tag %s: %w", IdentityTag, rerr)
+	}
+	return "the tag " + IdentityTag + " was set by " + by.String() + ", who is not on the approver list: the identity it names would get the service principal's roles; an approver must set it", nil
 }

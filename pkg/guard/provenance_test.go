@@ -331,3 +331,33 @@ func TestApprovalSetAgainBySomeoneElseHoldsTheJob(t *testing.T) {
 		t.Errorf("PUTs = %d, want none", n)
 	}
 }
+
+// TestIdentityTagNeedsAnApprover: the user-assigned identity the control
+// plane moves to gets the service principal's roles, so the tag that names
+// it counts only when someone allowed to approve set it.
+func TestIdentityTagNeedsAnApprover(t *testing.T) {
+	const uai = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg-eve/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-eve"
+	for _, tt := range []struct {
+		by   guard.Actor
+		want guard.JobState
+	}{
+		{eve, guard.JobBlocked},
+		{dana, guard.JobSucceeded},
+	} {
+		t.Run(tt.by.Name, func(t *testing.T) {
+			w := remediationWorld(t, enforce, approvers(dana.ObjectID))
+			w.graph.AddManagedIdentity(uai, guard.Principal{AppID: "aaaa1111-2222-3333-4444-555566667777", ObjectID: "bbbb1111-2222-3333-4444-555566667777"})
+			w.setTag(guard.IdentityTag, uai, tt.by, opTags)
+			w.set(t0.Add(time.Minute))
+			w.tag("approved", dana)
+			w.pump(t0.Add(3 * time.Hour))
+			j := w.job()
+			if j.State != tt.want {
+				t.Errorf("job = %s %q, want %s", j.State, j.Outcome, tt.want)
+			}
+			if tt.want == guard.JobBlocked && (!strings.Contains(j.Outcome, eve.UPN) || w.puts() != 0 || w.rbac.Calls("Create") != 0) {
+				t.Errorf("job %q, %d PUTs, %d grants; want blocked naming Eve, nothing granted or sent", j.Outcome, w.puts(), w.rbac.Calls("Create"))
+			}
+		})
+	}
+}
