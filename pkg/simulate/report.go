@@ -259,17 +259,17 @@ const clock = "Mon 15:04:05"
 func (t *Text) Step(s StepLine) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	what := s.Say
-	if what == "" {
-		what = s.Do
-		if s.Cluster != "" {
-			what += " " + s.Cluster
-		}
-		if s.By != "" {
-			what += " by " + s.By
-		}
+	if s.Say != "" {
+		fmt.Fprintf(t.w, "\n[%s] %s\n", s.At.Format(clock), s.Say)
 	}
-	fmt.Fprintf(t.w, "\n[%s] %s\n", s.At.Format(clock), what)
+	what := s.Do
+	if s.Cluster != "" {
+		what += " " + s.Cluster
+	}
+	if s.By != "" {
+		what += " by " + s.By
+	}
+	fmt.Fprintf(t.w, "  %s %-15s %s\n", s.At.Format(clock), fmt.Sprintf("steps[%d]", s.Index), what)
 }
 
 func (t *Text) Invocation(i InvocationLine) {
