@@ -24,6 +24,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
 const (
@@ -37,16 +38,7 @@ func clusterID(sub, rg, name string) guard.ClusterID {
 
 // spCluster is a minimal cluster that authenticates with a service principal.
 func spCluster(id guard.ClusterID, clientID string) armcontainerservice.ManagedCluster {
-	return armcontainerservice.ManagedCluster{
-		ID:       to.Ptr(id.String()),
-		Name:     to.Ptr(id.Name),
-		Type:     to.Ptr("Microsoft.ContainerService/ManagedClusters"),
-		Location: to.Ptr("westeurope"),
-		Properties: &armcontainerservice.ManagedClusterProperties{
-			ProvisioningState:       to.Ptr("Succeeded"),
-			ServicePrincipalProfile: &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: to.Ptr(clientID)},
-		},
-	}
+	return sampletest.SPCluster(id.String(), clientID)
 }
 
 func fleetClient(f *azurefake.Fleet) *aks.Client { return f.Client() }

@@ -303,14 +303,16 @@ func cloneJSON[T any](v T) T {
 // request per call. For a long-running operation such as
 // BeginCreateOrUpdate it counts the requests that start one, not the polls
 // (see Polls): one per Begin call without a resume token.
-func (f *Fleet) Calls(method string) int { return f.faults.Calls(qualify(method)) }
+func (f *Fleet) Calls(method string) int {
+	return f.faults.Calls(qualify("ManagedClustersClient", method))
+}
 
 // Polls returns how many polls of the long-running operations of method,
 // such as "BeginCreateOrUpdate", the fleet has answered.
 func (f *Fleet) Polls(method string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.polls[qualify(method)]
+	return f.polls[qualify("ManagedClustersClient", method)]
 }
 
 // FailNext makes the next n calls of method, in any subscription, fail with
@@ -321,16 +323,15 @@ func (f *Fleet) Polls(method string) int {
 // For BeginCreateOrUpdate it fails the PUT that starts the operation, not
 // its polls; FailUpdate makes an accepted operation fail.
 func (f *Fleet) FailNext(method string, n int, status int, code string, retryAfter time.Duration) {
-	f.faults.failNext(qualify(method), n, status, code, retryAfter)
+	f.faults.failNext(qualify("ManagedClustersClient", method), n, status, code, retryAfter)
 }
 
-// qualify names method with its client; a bare method is a
-// ManagedClustersClient's.
-func qualify(method string) string {
+// qualify names method with its client: a bare method is client's.
+func qualify(client, method string) string {
 	if strings.Contains(method, ".") {
 		return method
 	}
-	return "ManagedClustersClient." + method
+	return client + "." + method
 }
 
 // ClientOptions returns options for SDK clients of any subscription that

@@ -18,6 +18,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/aks"
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/sampletest"
 )
 
 const (
@@ -31,16 +32,7 @@ func clusterID(sub, rg, name string) guard.ClusterID {
 
 // spCluster is a minimal cluster that authenticates with a service principal.
 func spCluster(id guard.ClusterID, clientID string) armcontainerservice.ManagedCluster {
-	return armcontainerservice.ManagedCluster{
-		ID:       to.Ptr(id.String()),
-		Name:     to.Ptr(id.Name),
-		Type:     to.Ptr("Microsoft.ContainerService/ManagedClusters"),
-		Location: to.Ptr("westeurope"),
-		Properties: &armcontainerservice.ManagedClusterProperties{
-			ProvisioningState:       to.Ptr("Succeeded"),
-			ServicePrincipalProfile: &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: to.Ptr(clientID)},
-		},
-	}
+	return sampletest.SPCluster(id.String(), clientID)
 }
 
 func fleetClient(f *Fleet) *aks.Client { return f.Client() }

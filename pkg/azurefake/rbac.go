@@ -133,22 +133,15 @@ func (s *RBAC) Created() []guard.RoleAssignment {
 // Calls returns how many requests for method the RBAC has served, failed
 // ones included. The SDK does not retry the fake's failures, so that is one
 // request per call (per page, for a pager).
-func (s *RBAC) Calls(method string) int { return s.faults.Calls(qualifyRoles(method)) }
+func (s *RBAC) Calls(method string) int {
+	return s.faults.Calls(qualify("RoleAssignmentsClient", method))
+}
 
 // FailNext makes the next n calls of method fail with an
 // *azcore.ResponseError of the given HTTP status and ARM error code, after
 // the failures already asked for.
 func (s *RBAC) FailNext(method string, n int, status int, code string) {
-	s.faults.failNext(qualifyRoles(method), n, status, code, 0)
-}
-
-// qualifyRoles names method with its client; a bare method is a
-// RoleAssignmentsClient's.
-func qualifyRoles(method string) string {
-	if strings.Contains(method, ".") {
-		return method
-	}
-	return "RoleAssignmentsClient." + method
+	s.faults.failNext(qualify("RoleAssignmentsClient", method), n, status, code, 0)
 }
 
 // ClientOptions returns options for SDK clients of any subscription that

@@ -293,13 +293,8 @@ func TestDryRunStopsPlannedEnforceJob(t *testing.T) {
 	w := remediationWorld(t, enforce)
 	closedWindow(w)
 	w.tag("approved", dana)
-	w.pump(t0.Add(time.Hour)) // planned in enforce, waiting for Sunday
-	svc, err := guard.New(guard.Config{Clusters: w.fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
-		Directory: w.graph.Client(), Roles: w.rbac.Client(), History: w.fleet.ResourceGraph(), Mode: guard.ModeDryRun, PollWait: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.svc = svc // the app restarted with AKSGUARD_MODE=dry-run
+	w.pump(t0.Add(time.Hour))                                      // planned in enforce, waiting for Sunday
+	w.restart(func(c *guard.Config) { c.Mode = guard.ModeDryRun }) // AKSGUARD_MODE=dry-run
 	w.pump(time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC))
 	if n := w.fleet.Calls("BeginCreateOrUpdate"); n != 0 {
 		t.Errorf("PUTs after switching to dry-run = %d (job %s)", n, w.job().State)

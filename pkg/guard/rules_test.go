@@ -267,15 +267,10 @@ func TestUpdateThatNeverEndsFails(t *testing.T) {
 // PUT is planned again at most three times; then the job fails.
 func TestReplanLimit(t *testing.T) {
 	w := remediationWorld(t, enforce)
-	touchy := &touching{w: w}
-	svc, err := guard.New(guard.Config{Clusters: touchy, Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
-		Directory: w.graph.Client(), Roles: w.rbac.Client(), History: w.fleet.ResourceGraph(), Mode: guard.ModeEnforce, PollWait: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.svc = svc
+	touchy := &touching{Clusters: w.cfg.Clusters, w: w}
+	w.restart(func(c *guard.Config) { c.Clusters = touchy })
 	w.tag("approved", dana)
-	touchy.Clusters = w.fleet.Client()
+	touchy.armed = true
 	w.pump(t0.Add(3 * time.Hour))
 	j := w.job()
 	if j.State != guard.JobFailed || j.Replans != 3 || !strings.Contains(j.Outcome, "3 times") {
@@ -286,20 +281,20 @@ func TestReplanLimit(t *testing.T) {
 	}
 }
 
-// touching changes a tag of the cluster before every read, as a busy
-// platform team might.
+// touching, once armed, changes a tag of the cluster before every read,
+// as a busy platform team might.
 type touching struct {
 	guard.Clusters
-	w *world
-	n int
+	w     *world
+	armed bool
+	n     int
 }
 
 func (c *touching) GetCluster(ctx context.Context, id guard.ClusterID) (guard.Cluster, error) {
-	if c.Clusters == nil {
-		return c.w.fleet.Client().GetCluster(ctx, id)
+	if c.armed {
+		c.n++
+		c.w.setTag("touched", strings.Repeat("x", c.n), eve, opClusterWrite)
 	}
-	c.n++
-	c.w.setTag("touched", strings.Repeat("x", c.n), eve, opClusterWrite)
 	return c.Clusters.GetCluster(ctx, id)
 }
 
@@ -308,13 +303,7 @@ func (c *touching) GetCluster(ctx context.Context, id guard.ClusterID) (guard.Cl
 // names it.
 func TestAlertRefusedForGoodIsDroppedOnRecord(t *testing.T) {
 	w := remediationWorld(t, enforce)
-	refusing := w.az.Faults.Alerts(w.alerts)
-	svc, err := guard.New(guard.Config{Clusters: w.fleet.Client(), Store: w.store, Queue: w.queue, Alerts: refusing, Now: w.clock,
-		Directory: w.graph.Client(), Roles: w.rbac.Client(), History: w.fleet.ResourceGraph(), Mode: guard.ModeEnforce, PollWait: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.svc = svc
+	w.restart(func(c *guard.Config) { c.Alerts = w.az.Faults.Alerts(w.alerts) })
 	if err := w.az.Faults.Add(azurefake.Alerts, azurefake.Fault{Kind: azurefake.Forbidden, For: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}

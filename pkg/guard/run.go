@@ -231,6 +231,18 @@ type move struct {
 	claim bool
 }
 
+// then returns mv with edit done after its own edit.
+func (mv move) then(edit func(*Job)) move {
+	prev := mv.edit
+	mv.edit = func(j *Job) {
+		if prev != nil {
+			prev(j)
+		}
+		edit(j)
+	}
+	return mv
+}
+
 // advance takes steps until the job must wait or ends.
 func (r *run) advance(ctx context.Context, j *Job) (Outcome, error) {
 	out, err := r.steps(ctx, j)

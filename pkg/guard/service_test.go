@@ -35,6 +35,8 @@ type world struct {
 	queue  *flakyQueue
 	alerts *memory.Alerts
 	svc    *guard.Service
+	// cfg is what svc was built with.
+	cfg guard.Config
 }
 
 func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
@@ -59,8 +61,21 @@ func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.svc = svc
+	w.svc, w.cfg = svc, cfg
 	return w
+}
+
+// restart builds the service again with change made to its configuration,
+// as the function app restarting with other settings does.
+func (w *world) restart(change func(*guard.Config)) {
+	w.t.Helper()
+	cfg := w.cfg
+	change(&cfg)
+	svc, err := guard.New(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.svc, w.cfg = svc, cfg
 }
 
 // findings, jobs and audit read the store, failing the test when it fails:

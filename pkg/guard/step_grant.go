@@ -24,14 +24,7 @@ func withGranted(mv move, granted []string) move {
 	if len(granted) == 0 {
 		return mv
 	}
-	edit := mv.edit
-	mv.edit = func(j *Job) {
-		j.Granted = append(j.Granted, granted...)
-		if edit != nil {
-			edit(j)
-		}
-	}
-	return mv
+	return mv.then(func(j *Job) { j.Granted = append(j.Granted, granted...) })
 }
 
 // grant makes the assignments for principal that are not done yet and

@@ -96,15 +96,7 @@ func (r *run) update(ctx context.Context, j Job, now time.Time) move {
 		// Refused: nothing changed, and the next try claims again.
 		return unclaimed(r.failure(j, "update the cluster's identity", err, now))
 	}
-	mv := r.afterUpdate(ctx, j, st, err, now)
-	edit := mv.edit
-	mv.edit = func(j *Job) {
-		j.UpdateETag = c.ETag
-		if edit != nil {
-			edit(j)
-		}
-	}
-	return mv
+	return r.afterUpdate(ctx, j, st, err, now).then(func(j *Job) { j.UpdateETag = c.ETag })
 }
 
 // claimUpdate records the claim: the PUT may be on its way from now. A PUT
@@ -117,14 +109,7 @@ func claimUpdate(now time.Time) func(*Job) {
 // unclaimed gives the claim on the update up with mv: no PUT of this job is
 // on its way.
 func unclaimed(mv move) move {
-	edit := mv.edit
-	mv.edit = func(j *Job) {
-		j.UpdateStartedAt = time.Time{}
-		if edit != nil {
-			edit(j)
-		}
-	}
-	return mv
+	return mv.then(func(j *Job) { j.UpdateStartedAt = time.Time{} })
 }
 
 // afterConflict records a fresh read when ARM refused the PUT for its eTag,
@@ -194,15 +179,7 @@ func (r *run) afterUpdate(ctx context.Context, j Job, st UpdateStatus, err error
 			err: err.Error(), wait: now.Add(pollEvery), edit: clearUpdate}
 	case st.ResumeToken != "":
 		// A failed poll: the operation may still run.
-		mv := r.failure(j, "poll the update", err, now)
-		edit := mv.edit
-		mv.edit = func(j *Job) {
-			j.ResumeToken = st.ResumeToken
-			if edit != nil {
-				edit(j)
-			}
-		}
-		return mv
+		return r.failure(j, "poll the update", err, now).then(func(j *Job) { j.ResumeToken = st.ResumeToken })
 	}
 	// Sent, and answered with a 5xx or not at all: whether ARM took the
 	// PUT shows in the cluster, read again after a while. A PUT that never

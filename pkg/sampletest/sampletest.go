@@ -144,3 +144,22 @@ func GraphRow(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// SPCluster is a minimal cluster with the ID id that authenticates with the
+// service principal clientID, for tests that need one and no more: not a
+// sample, a hand-written shape.
+func SPCluster(id string, clientID string) armcontainerservice.ManagedCluster {
+	name := id[strings.LastIndex(id, "/")+1:]
+	return armcontainerservice.ManagedCluster{
+		ID:       &id,
+		Name:     &name,
+		Type:     ptr("Microsoft.ContainerService/ManagedClusters"),
+		Location: ptr("westeurope"),
+		Properties: &armcontainerservice.ManagedClusterProperties{
+			ProvisioningState:       ptr("Succeeded"),
+			ServicePrincipalProfile: &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: &clientID},
+		},
+	}
+}
+
+func ptr(s string) *string { return &s }
