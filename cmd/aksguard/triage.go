@@ -23,7 +23,10 @@ type triageLine struct {
 	Action    guard.Action `json:"action"`
 	Reason    string       `json:"reason"`
 	Actor     string       `json:"actor,omitempty"`
-	Invalid   bool         `json:"invalid,omitempty"`
+	// CorrelationID ties the event to the request's change record, where
+	// the guard learns who set a tag.
+	CorrelationID string `json:"correlationId,omitempty"`
+	Invalid       bool   `json:"invalid,omitempty"`
 }
 
 func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) int {
@@ -51,7 +54,8 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	for _, ev := range events {
 		ev = guard.IgnoreSelf(ev, selfIDs)
 		l := triageLine{EventID: ev.ID, EventType: ev.Type, Schema: ev.Schema, Time: triage.Stamp(ev.Time), Operation: ev.Operation,
-			Resource: ev.Resource, ClusterID: ev.Cluster.String(), Action: ev.Action, Reason: ev.Reason, Invalid: ev.Invalid}
+			Resource: ev.Resource, ClusterID: ev.Cluster.String(), Action: ev.Action, Reason: ev.Reason, CorrelationID: ev.CorrelationID,
+			Invalid: ev.Invalid}
 		if !ev.Actor.IsZero() {
 			l.Actor = ev.Actor.String()
 		}

@@ -291,3 +291,17 @@ func TestTriageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestTriageCorrelation: triage shows each event's correlation id, which
+// ties it to the request's change record.
+func TestTriageCorrelation(t *testing.T) {
+	path := filepath.Join(sampletest.Dir(), "eventgrid_cloudevent_ResourceWriteSuccess_sdkgo_test.json")
+	r := aksguard(t, "", nil, "triage", "--output", "json", path)
+	type line struct {
+		CorrelationID string `json:"correlationId"`
+	}
+	got := jsonLines[line](t, r.stdout, "correlationId")
+	if len(got) != 1 || got[0].CorrelationID != "54ef1e39-6a82-44b3-abc1-bdeb6ce4d3c6" {
+		t.Errorf("run(triage --output json) correlation ids = %+v, want the sample's 54ef1e39-6a82-44b3-abc1-bdeb6ce4d3c6", got)
+	}
+}
