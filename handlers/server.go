@@ -21,6 +21,7 @@ import (
 const (
 	ClusterEvents   = "ClusterEvents"
 	RemediationJobs = "RemediationJobs"
+	Reconcile       = "Reconcile"
 
 	eventBinding   = "event"
 	messageBinding = "message"
@@ -30,6 +31,7 @@ const (
 type Service interface {
 	HandleEvent(ctx context.Context, ev guard.Event) (guard.Outcome, error)
 	HandleMessage(ctx context.Context, m guard.Message) (guard.Outcome, error)
+	Reconcile(ctx context.Context) (guard.ReconcileOutcome, error)
 }
 
 var _ Service = (*guard.Service)(nil)
@@ -92,6 +94,7 @@ func (s *Server) Handler() http.Handler {
 	// message after its deliveries and keeps it for a person to read.
 	mux.HandleFunc("POST /"+ClusterEvents, s.invoke(ClusterEvents, eventTimeout, http.StatusOK, s.clusterEvents))
 	mux.HandleFunc("POST /"+RemediationJobs, s.invoke(RemediationJobs, jobTimeout, 0, s.remediationJobs))
+	mux.HandleFunc("POST /"+Reconcile, s.invoke(Reconcile, jobTimeout, 0, s.reconcile))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.stats.add("unknown", "not-found")
 		s.answer(w, http.StatusNotFound, response{Logs: []string{fmt.Sprintf("no function at %s %s", r.Method, r.URL.Path)}})
@@ -222,6 +225,27 @@ func (s *Server) remediationJobs(ctx context.Context, log *slog.Logger, in invoc
 		value: map[guard.Result]int{out.Result: 1}}
 }
 
+// reconcile handles the timer that re-drives lost work. The timer's
+// payload says nothing the guard needs; a failure answers 500 and the next
+// tick tries again.
+func (s *Server) reconcile(ctx context.Context, log *slog.Logger, _ invocation) result {
+	out, err := s.svc.Reconcile(ctx)
+	line := fmt.Sprintf("reconcile: %d wake-ups sent again, %d records' effects carried out, %d still waiting, %d records skipped",
+		out.Woken, out.Drained, out.Waiting, out.Skipped)
+	if err != nil {
+		s.stats.add(Reconcile, "retry")
+		log.Error("reconcile failed; the next tick tries again", "error", err)
+		return result{status: http.StatusInternalServerError, logs: []string{line, "reconcile: " + err.Error()}, value: out}
+	}
+	s.stats.add(Reconcile, "done")
+	level := slog.LevelInfo
+	if out.Skipped > 0 {
+		level = slog.LevelError
+	}
+	log.Log(ctx, level, "reconcile done", "woken", out.Woken, "drained", out.Drained, "waiting", out.Waiting, "skipped", out.Skipped)
+	return result{status: http.StatusOK, logs: []string{line}, value: out}
+}
+
 // logLine says what happened in the words of the response's Logs.
 func logLine(out guard.Outcome) string {
 	if out.Cluster.IsZero() {
@@ -253,7 +277,12 @@ func decodeMessage(in invocation) (guard.Message, error) {
 		return guard.Message{}, errors.New("no MessageId in the trigger metadata")
 	}
 	switch m.Kind {
-	case guard.MessageJob, guard.MessageEvaluate:
+	case guard.MessageJob:
+		if m.JobID == "" {
+			// Refused, not dropped: it may be the job's only pending step.
+			return guard.Message{}, errors.New("job message names no jobId")
+		}
+	case guard.MessageEvaluate:
 	default:
 		return guard.Message{}, fmt.Errorf("unknown message kind %q", b.Kind)
 	}

@@ -110,6 +110,7 @@ func TestBadRequests(t *testing.T) {
 		{"message with a bad cluster", "POST", "/RemediationJobs", message(t, `{"kind":"job","clusterId":"/subscriptions/x","jobId":"j"}`, "m3"), http.StatusBadRequest, "invalid message: resource ID"},
 		{"message of unknown kind", "POST", "/RemediationJobs", message(t, `{"kind":"reboot","clusterId":"`+spCluster+`"}`, "m4"), http.StatusBadRequest, `unknown message kind "reboot"`},
 		{"message without a MessageId", "POST", "/RemediationJobs", message(t, `{"kind":"job","clusterId":"`+spCluster+`","jobId":"j"}`, ""), http.StatusBadRequest, "no MessageId"},
+		{"job message without a jobId", "POST", "/RemediationJobs", message(t, `{"kind":"job","clusterId":"`+spCluster+`"}`, "m5"), http.StatusBadRequest, "job message names no jobId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,7 +121,7 @@ func TestBadRequests(t *testing.T) {
 		})
 	}
 	want := map[string]int64{"ClusterEvents/bad-request": 2, "RemediationJobs/bad-request": 2, "unknown/not-found": 2,
-		"ClusterEvents/rejected": 2, "RemediationJobs/rejected": 5}
+		"ClusterEvents/rejected": 2, "RemediationJobs/rejected": 6}
 	if diff := cmp.Diff(want, r.srv.Stats()); diff != "" {
 		t.Errorf("Stats() mismatch (-want +got):\n%s", diff)
 	}
@@ -419,4 +420,48 @@ func TestMessagesFromANewerVersion(t *testing.T) {
 	if got.Status != http.StatusOK || got.ReturnValue["parked"] != 1 {
 		t.Errorf("deliver = %d %v %q, want the job woken (parked)", got.Status, got.ReturnValue, got.Logs)
 	}
+}
+
+// timerInvocation is the Functions host's invocation of a timer trigger:
+// the binding's TimerInfo (schedule, status, past due) and the host's
+// metadata.
+func timerInvocation(t *testing.T) []byte {
+	t.Helper()
+	timer := []byte(`{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-27T09:00:00+00:00","Next":"2026-11-27T09:05:00+00:00","LastUpdated":"2026-11-27T09:00:00+00:00"},"IsPastDue":false}`)
+	return envelope(t, "timer", timer, asObject, map[string]any{"sys": map[string]any{"MethodName": "Reconcile", "UtcNow": "2026-11-27T09:05:00Z"}})
+}
+
+// TestReconcileSendsOverdueWakeUps: a job whose wake-up was lost is woken
+// again by the Reconcile timer; a store that cannot be read answers 500.
+func TestReconcileSendsOverdueWakeUps(t *testing.T) {
+	r := newRig(t)
+	r.postEvent(triagetest.Spec{ID: "e1", Operation: opWrite, Resource: spCluster, Time: t0}, asObject)
+	lost := r.queue.Due(t0.Add(time.Hour)) // the job's first wake-up never arrives
+	if len(lost) != 1 {
+		t.Fatalf("queued = %+v, want the job's wake-up", lost)
+	}
+	r.clock.set(t0.Add(10 * time.Minute))
+	got := r.post(Reconcile, timerInvocation(t))
+	if got.Status != http.StatusOK || !hasLog(got.Logs, "reconcile: 1 wake-ups sent again") {
+		t.Fatalf("Reconcile = %d %q, want 200, one wake-up sent again", got.Status, got.Logs)
+	}
+	again := r.queue.Due(t0.Add(time.Hour))
+	if len(again) != 1 || again[0].JobID != lost[0].JobID || again[0].Seq != lost[0].Seq || again[0].ID == lost[0].ID {
+		t.Errorf("sent again %+v; want the job's timer %d under a new id", again, lost[0].Seq)
+	}
+	if got := r.deliver(again[0], asString); got.Status != http.StatusOK || !hasLog(got.Logs, "parked") {
+		t.Errorf("deliver(the wake-up sent again) = %d %q, want the job to take it as its own", got.Status, got.Logs)
+	}
+
+	broken := newRig(t, func(_ *Options, c *guard.Config) { c.Store = unreadableStore{r.store} })
+	if got := broken.post(Reconcile, timerInvocation(t)); got.Status != http.StatusInternalServerError {
+		t.Errorf("Reconcile with the store down = %d %q, want 500", got.Status, got.Logs)
+	}
+}
+
+// unreadableStore fails the queries Reconcile makes.
+type unreadableStore struct{ guard.Store }
+
+func (unreadableStore) DueJobs(context.Context, time.Time) ([]guard.Job, error) {
+	return nil, guard.Errorf(guard.KindTransient, "table storage unavailable")
 }

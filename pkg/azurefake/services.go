@@ -3,6 +3,7 @@ package azurefake
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -78,6 +79,21 @@ func (s faultyStore) SaveJob(ctx context.Context, j *guard.Job) error {
 func (s faultyStore) Jobs(ctx context.Context) (js []guard.Job, err error) {
 	err = s.fs.call(Tables, func() error { js, err = s.Store.Jobs(ctx); return err })
 	return js, err
+}
+
+func (s faultyStore) JobsIn(ctx context.Context, states ...guard.JobState) (js []guard.Job, err error) {
+	err = s.fs.call(Tables, func() error { js, err = s.Store.JobsIn(ctx, states...); return err })
+	return js, err
+}
+
+func (s faultyStore) DueJobs(ctx context.Context, before time.Time) (js []guard.Job, err error) {
+	err = s.fs.call(Tables, func() error { js, err = s.Store.DueJobs(ctx, before); return err })
+	return js, err
+}
+
+func (s faultyStore) PendingFindings(ctx context.Context) (fs []guard.Finding, err error) {
+	err = s.fs.call(Tables, func() error { fs, err = s.Store.PendingFindings(ctx); return err })
+	return fs, err
 }
 
 func (s faultyStore) AppendAudit(ctx context.Context, e guard.AuditEntry) error {

@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -78,4 +79,16 @@ func RetryAfterOf(err error) time.Duration {
 // by fmt.Errorf, so %w wraps.
 func Errorf(kind ErrorKind, format string, args ...any) error {
 	return &Error{Kind: kind, Err: fmt.Errorf(format, args...)}
+}
+
+// PartialError is the error of a query that left out records it could not
+// decode; the records it returned are good. A bad row must not stop every
+// claim or every reconciliation.
+type PartialError struct {
+	// Bad names the records left out and why.
+	Bad []string
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%d record(s) could not be decoded and were left out: %s", len(e.Bad), strings.Join(e.Bad, "; "))
 }

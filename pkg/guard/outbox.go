@@ -64,23 +64,28 @@ func (s *Service) apply(ctx context.Context, e Effect) error {
 // is done with, and the first failure of an effect that must happen before
 // the record may move on (a job's creation or a wake-up message), if any.
 //
-// An effect that fails for good (a missing permission, a refused request)
-// counts as done: it is logged and put on the audit trail, since retrying
-// cannot help and would hold the record up for ever. An effect that fails
-// for now stays in the outbox; waiting is true when any does.
+// An alert or audit entry that fails for good (a missing permission, a
+// refused request) counts as done: it is logged and put on the audit
+// trail, since retrying cannot help and would hold the record up for ever.
+// A wake-up or job creation never does: it stays, like any effect that
+// fails for now; waiting is true when any does.
 func (s *Service) applyAll(ctx context.Context, effects []Effect) (done []string, waiting bool, critical error) {
 	done = make([]string, 0, len(effects))
 	for _, e := range effects {
 		err := s.apply(ctx, e)
+		// A wake-up or a job is never given up: it may be a job's only
+		// pending step. Refused for good or not, it waits in the outbox,
+		// and Reconcile sends it again.
+		vital := e.Message != nil || e.Job != nil
 		switch kind := KindOf(err); {
 		case err == nil:
 			done = append(done, e.ID())
-		case kind == KindForbidden || kind == KindInvalid || kind == KindNotFound:
+		case !vital && (kind == KindForbidden || kind == KindInvalid || kind == KindNotFound):
 			s.giveUp(ctx, e, err)
 			done = append(done, e.ID())
 		default:
 			waiting = true
-			if critical == nil && (e.Message != nil || e.Job != nil) {
+			if critical == nil && vital {
 				critical = err
 			}
 		}

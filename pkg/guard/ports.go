@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"time"
 )
 
 // Clusters reads managed clusters from ARM.
@@ -30,6 +31,17 @@ type Store interface {
 	SaveJob(ctx context.Context, j *Job) error
 	// Jobs returns every job, in no particular order.
 	Jobs(ctx context.Context) ([]Job, error)
+	// JobsIn returns the jobs in one of states, with a filtered query: what
+	// it costs depends on those jobs, not on every job ever run.
+	JobsIn(ctx context.Context, states ...JobState) ([]Job, error)
+	// DueJobs returns the jobs not finished whose next wake-up is before t,
+	// and the jobs with effects pending, with filtered queries.
+	DueJobs(ctx context.Context, before time.Time) ([]Job, error)
+	// PendingFindings returns the findings with effects pending, with a
+	// filtered query.
+	PendingFindings(ctx context.Context) ([]Finding, error)
+	// The three queries leave out a record they cannot decode and return
+	// the others with a *PartialError naming it.
 
 	// AppendAudit adds e once: writing an entry whose key exists is a no-op.
 	AppendAudit(ctx context.Context, e AuditEntry) error

@@ -6,9 +6,11 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -91,13 +93,24 @@ func (s *Store) SaveFinding(_ context.Context, f *guard.Finding) error {
 }
 
 func (s *Store) Findings(context.Context) ([]guard.Finding, error) {
+	return s.findingsWhere(func(guard.Finding) bool { return true }), nil
+}
+
+func (s *Store) PendingFindings(context.Context) ([]guard.Finding, error) {
+	return s.findingsWhere(func(f guard.Finding) bool { return len(f.Outbox) > 0 }), nil
+}
+
+// findingsWhere returns copies of the findings keep keeps.
+func (s *Store) findingsWhere(keep func(guard.Finding) bool) []guard.Finding {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]guard.Finding, 0, len(s.findings))
 	for _, f := range s.findings {
-		out = append(out, clone(f))
+		if keep(f) {
+			out = append(out, clone(f))
+		}
 	}
-	return out, nil
+	return out
 }
 
 func jobKey(id guard.ClusterID, jobID string) string { return id.Key() + "|" + jobID }
@@ -126,13 +139,30 @@ func (s *Store) SaveJob(_ context.Context, j *guard.Job) error {
 }
 
 func (s *Store) Jobs(context.Context) ([]guard.Job, error) {
+	return s.jobsWhere(func(guard.Job) bool { return true }), nil
+}
+
+func (s *Store) JobsIn(_ context.Context, states ...guard.JobState) ([]guard.Job, error) {
+	return s.jobsWhere(func(j guard.Job) bool { return slices.Contains(states, j.State) }), nil
+}
+
+func (s *Store) DueJobs(_ context.Context, before time.Time) ([]guard.Job, error) {
+	return s.jobsWhere(func(j guard.Job) bool {
+		return !j.State.Terminal() && j.NextWake.Before(before) || len(j.Outbox) > 0
+	}), nil
+}
+
+// jobsWhere returns copies of the jobs keep keeps.
+func (s *Store) jobsWhere(keep func(guard.Job) bool) []guard.Job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]guard.Job, 0, len(s.jobs))
 	for _, j := range s.jobs {
-		out = append(out, clone(j))
+		if keep(j) {
+			out = append(out, clone(j))
+		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *Store) AppendAudit(_ context.Context, e guard.AuditEntry) error {

@@ -253,6 +253,9 @@ func (r *runner) play(ctx context.Context) error {
 	}
 	slices.SortStableFunc(timed, func(a, b int) int { return at(a).Compare(at(b)) })
 	end := r.start.Add(time.Duration(r.sc.Until))
+	// The Reconcile timer fires on the clock's five-minute marks, as its
+	// function.json schedule says.
+	tick := r.start.Truncate(reconcileEvery).Add(reconcileEvery)
 	for range maxRounds {
 		next, ok := r.nextDelivery()
 		if len(timed) > 0 && (!ok || at(timed[0]).Before(next)) {
@@ -261,7 +264,10 @@ func (r *runner) play(ctx context.Context) error {
 		if qn, qok := r.queue.Next(); qok && (!ok || qn.Before(next)) {
 			next, ok = qn, true
 		}
-		if !ok || next.After(end) {
+		if !ok || tick.Before(next) {
+			next, ok = tick, true
+		}
+		if next.After(end) {
 			r.az.Clock.Set(end)
 			return nil
 		}
@@ -272,6 +278,12 @@ func (r *runner) play(ctx context.Context) error {
 				return err
 			}
 			timed = timed[1:]
+		}
+		if !tick.After(now) {
+			if err := r.reconcile(ctx); err != nil {
+				return err
+			}
+			tick = tick.Add(reconcileEvery)
 		}
 		for _, d := range r.dueDeliveries(now) {
 			if err := r.deliverEvent(ctx, d); err != nil {
@@ -553,6 +565,31 @@ func (r *runner) deliverMessage(ctx context.Context, m guard.Message) error {
 	return nil
 }
 
+// reconcileEvery is the Reconcile timer's period: functions/Reconcile
+// fires every five minutes.
+const reconcileEvery = 5 * time.Minute
+
+// reconcile fires the Reconcile timer; the timeline shows it when it did
+// something or failed.
+func (r *runner) reconcile(ctx context.Context) error {
+	timer := []byte(`{"Schedule":{"AdjustForDST":true},"IsPastDue":false}`)
+	env, err := json.Marshal(map[string]any{"Data": map[string]any{"timer": json.RawMessage(timer)},
+		"Metadata": map[string]any{"sys": map[string]any{"MethodName": handlers.Reconcile}}})
+	if err != nil {
+		return err
+	}
+	a, err := r.invoke(ctx, handlers.Reconcile, env)
+	if err != nil {
+		return err
+	}
+	var v guard.ReconcileOutcome
+	if err := json.Unmarshal(a.value, &v); a.status < 300 && err == nil && v == (guard.ReconcileOutcome{}) {
+		return nil
+	}
+	r.o.Report.Invocation(InvocationLine{At: r.az.Clock.Now(), Function: handlers.Reconcile, What: "timer", Status: a.status, Logs: a.logs})
+	return nil
+}
+
 // maxDeliveries is a Service Bus queue's default max delivery count.
 const maxDeliveries = 10
 
@@ -560,6 +597,7 @@ const maxDeliveries = 10
 type answer struct {
 	status int
 	logs   []string
+	value  json.RawMessage
 }
 
 func (r *runner) invoke(ctx context.Context, function string, body []byte) (answer, error) {
@@ -575,10 +613,11 @@ func (r *runner) invoke(ctx context.Context, function string, body []byte) (answ
 	}
 	defer resp.Body.Close()
 	var out struct {
-		Logs []string `json:"Logs"`
+		Logs        []string        `json:"Logs"`
+		ReturnValue json.RawMessage `json:"ReturnValue"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return answer{}, fmt.Errorf("invoke %s: answer is not JSON: %w", function, err)
 	}
-	return answer{status: resp.StatusCode, logs: out.Logs}, nil
+	return answer{status: resp.StatusCode, logs: out.Logs, value: out.ReturnValue}, nil
 }

@@ -7,6 +7,7 @@ package storetest
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) guard.Store) {
 		{"FindingRoundTrip", testFindingRoundTrip},
 		{"JobRoundTrip", testJobRoundTrip},
 		{"ListsEverything", testListsEverything},
+		{"FilteredQueries", testFilteredQueries},
 		{"AuditAppendOnce", testAuditAppendOnce},
 		{"AuditOrderAndPartition", testAuditOrderAndPartition},
 		{"ClusterIDCaseInsensitive", testClusterIDCaseInsensitive},
@@ -510,6 +512,73 @@ func testListsEverything(t *testing.T, s guard.Store) {
 	})
 	if diff := cmp.Diff(wantJobs, jobs, append(cmpOpts, byJob)...); diff != "" {
 		t.Errorf("Jobs() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// testFilteredQueries: JobsIn, DueJobs and PendingFindings return exactly
+// the records they promise, also after a record moves out of them.
+func testFilteredQueries(t *testing.T, s guard.Store) {
+	ctx := t.Context()
+	now := at(60)
+	jobs := map[string]guard.Job{
+		"updating":          {State: guard.JobUpdating, NextWake: now.Add(time.Minute)},
+		"granting":          {State: guard.JobGrantingRoles, NextWake: now.Add(-time.Minute)},
+		"overdue":           {State: guard.JobAwaitingApproval, NextWake: now.Add(-time.Nanosecond)},
+		"due-at-the-minute": {State: guard.JobPlanned, NextWake: now},
+		"finished-overdue":  {State: guard.JobSucceeded, NextWake: now.Add(-time.Hour)},
+		"finished-pending":  {State: guard.JobCancelled, NextWake: now.Add(time.Hour), Outbox: outbox(clusterA, "finished-pending")},
+	}
+	for name, j := range jobs {
+		j.Cluster, j.ID = clusterA, name
+		if err := s.SaveJob(ctx, &j); err != nil {
+			t.Fatalf("SaveJob(%s) error = %v", name, err)
+		}
+		jobs[name] = j
+	}
+	ids := func(js []guard.Job) []string {
+		var out []string
+		for _, j := range js {
+			out = append(out, j.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	in, err := s.JobsIn(ctx, guard.JobUpdating, guard.JobGrantingRoles)
+	if want := []string{"granting", "updating"}; err != nil || !slices.Equal(ids(in), want) {
+		t.Errorf("JobsIn(updating, granting-roles) = %v, %v; want %v", ids(in), err, want)
+	}
+	due, err := s.DueJobs(ctx, now)
+	if want := []string{"finished-pending", "granting", "overdue"}; err != nil || !slices.Equal(ids(due), want) {
+		t.Errorf("DueJobs(%v) = %v, %v; want %v", now, ids(due), err, want)
+	}
+	// A job that moves on leaves the queries.
+	j := jobs["granting"]
+	j.State, j.NextWake = guard.JobUpdating, now.Add(time.Hour)
+	if err := s.SaveJob(ctx, &j); err != nil {
+		t.Fatal(err)
+	}
+	due, err = s.DueJobs(ctx, now)
+	if want := []string{"finished-pending", "overdue"}; err != nil || !slices.Equal(ids(due), want) {
+		t.Errorf("DueJobs(%v) after a job moved on = %v, %v; want %v", now, ids(due), err, want)
+	}
+
+	quiet := guard.Finding{Cluster: clusterB, State: guard.FindingOpen}
+	busy := guard.Finding{Cluster: clusterC, State: guard.FindingOpen, Outbox: outbox(clusterC, "j")}
+	for _, f := range []*guard.Finding{&quiet, &busy} {
+		if err := s.SaveFinding(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending, err := s.PendingFindings(ctx)
+	if err != nil || len(pending) != 1 || !pending[0].Cluster.Same(clusterC) {
+		t.Errorf("PendingFindings() = %d findings, %v; want %s's", len(pending), err, clusterC.Name)
+	}
+	busy.Outbox = nil
+	if err := s.SaveFinding(ctx, &busy); err != nil {
+		t.Fatal(err)
+	}
+	if pending, err := s.PendingFindings(ctx); err != nil || len(pending) != 0 {
+		t.Errorf("PendingFindings() after the effects were done = %d findings, %v; want none", len(pending), err)
 	}
 }
 

@@ -25,6 +25,8 @@ type findingEntity struct {
 	RecentEvents  string // JSON array of event ids
 	approvalColumns
 	Outbox string // JSON array of guard.Effect
+	// Pending is for a filtered query: effects are pending.
+	Pending bool
 }
 
 func findingToEntity(f *guard.Finding) (*findingEntity, error) {
@@ -62,6 +64,7 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		RecentEvents:    recent,
 		approvalColumns: approval,
 		Outbox:          outbox,
+		Pending:         len(f.Outbox) > 0,
 	}, nil
 }
 
@@ -132,4 +135,11 @@ func (s *Store) SaveFinding(ctx context.Context, f *guard.Finding) error {
 // current ETag. Failures are classified *guard.Errors.
 func (s *Store) Findings(ctx context.Context) ([]guard.Finding, error) {
 	return list(ctx, s.findings, "list findings", "", (*findingEntity).finding)
+}
+
+// PendingFindings returns the findings with effects pending, with a filter
+// on the Pending column. A row it cannot decode is left out with a
+// *guard.PartialError.
+func (s *Store) PendingFindings(ctx context.Context) ([]guard.Finding, error) {
+	return listGood(ctx, s.findings, "list findings with effects pending", "Pending eq true", (*findingEntity).finding)
 }

@@ -2,6 +2,9 @@ package tablestore
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -32,6 +35,10 @@ type jobEntity struct {
 	Outcome         string
 	Error           string
 	Outbox          string // JSON array of guard.Effect
+	// Active and Pending are for filtered queries: the job has not
+	// finished; it has effects pending.
+	Active  bool
+	Pending bool
 }
 
 func jobToEntity(j *guard.Job) (*jobEntity, error) {
@@ -76,6 +83,8 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 		Outcome:         j.Outcome,
 		Error:           j.Error,
 		Outbox:          outbox,
+		Active:          !j.State.Terminal(),
+		Pending:         len(j.Outbox) > 0,
 	}
 	return e, nil
 }
@@ -150,4 +159,27 @@ func (s *Store) SaveJob(ctx context.Context, j *guard.Job) error {
 // ETag. Failures are classified *guard.Errors.
 func (s *Store) Jobs(ctx context.Context) ([]guard.Job, error) {
 	return list(ctx, s.jobs, "list jobs", "", (*jobEntity).job)
+}
+
+// JobsIn returns the jobs in one of states, with a filter on State. A row
+// it cannot decode is left out with a *guard.PartialError.
+func (s *Store) JobsIn(ctx context.Context, states ...guard.JobState) ([]guard.Job, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	var terms []string
+	for _, st := range states {
+		terms = append(terms, "State eq "+quote(string(st)))
+	}
+	return listGood(ctx, s.jobs, "list jobs in "+fmt.Sprint(states), strings.Join(terms, " or "), (*jobEntity).job)
+}
+
+// DueJobs returns the jobs not finished whose next wake-up is before
+// before, and those with effects pending, with a filter on the Active,
+// NextWake and Pending columns; NextWake compares as text, which its fixed
+// layout orders as time. A row it cannot decode is left out with a
+// *guard.PartialError.
+func (s *Store) DueJobs(ctx context.Context, before time.Time) ([]guard.Job, error) {
+	filter := "(Active eq true and NextWake lt " + quote(formatTime(before)) + ") or Pending eq true"
+	return listGood(ctx, s.jobs, "list jobs due before "+formatTime(before), filter, (*jobEntity).job)
 }

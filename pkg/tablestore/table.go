@@ -77,39 +77,64 @@ func get(ctx context.Context, c *aztables.Client, op, pk, rk string, v any) (str
 // decodes each into an E and turns it into a record with conv, which gets
 // the entity's ETag. It stops at the first error.
 func list[E, T any](ctx context.Context, c *aztables.Client, op, filter string, conv func(e *E, etag string) (T, error)) ([]T, error) {
+	out, bad, err := query(ctx, c, op, filter, conv)
+	if err == nil && len(bad) > 0 {
+		err = guard.Errorf(guard.KindInvalid, "%s: %s", op, bad[0])
+	}
+	return out, err
+}
+
+// listGood is list that leaves out a row it cannot decode: the others come
+// back with a *guard.PartialError naming it.
+func listGood[E, T any](ctx context.Context, c *aztables.Client, op, filter string, conv func(e *E, etag string) (T, error)) ([]T, error) {
+	out, bad, err := query(ctx, c, op, filter, conv)
+	if err == nil && len(bad) > 0 {
+		err = &guard.PartialError{Bad: bad}
+	}
+	return out, err
+}
+
+// query pages through the entities of c that match filter, and returns
+// the records it could decode and what it could not.
+func query[E, T any](ctx context.Context, c *aztables.Client, op, filter string, conv func(e *E, etag string) (T, error)) (out []T, bad []string, err error) {
 	opts := &aztables.ListEntitiesOptions{}
 	if filter != "" {
 		opts.Filter = &filter
 	}
-	var out []T
 	pager := c.NewListEntitiesPager(opts)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, azerr.Classify(op, err)
+			return nil, nil, azerr.Classify(op, err)
 		}
 		for _, raw := range page.Entities {
 			var meta struct {
-				ETag string `json:"odata.etag"`
+				ETag         string `json:"odata.etag"`
+				PartitionKey string
+				RowKey       string
+			}
+			if err := json.Unmarshal(raw, &meta); err != nil {
+				bad = append(bad, "decode entity: "+err.Error())
+				continue
 			}
 			var e E
-			if err := json.Unmarshal(raw, &meta); err != nil {
-				return nil, guard.Errorf(guard.KindInvalid, "%s: decode entity: %w", op, err)
-			}
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return nil, guard.Errorf(guard.KindInvalid, "%s: decode entity: %w", op, err)
+				bad = append(bad, meta.PartitionKey+"/"+meta.RowKey+": decode entity: "+err.Error())
+				continue
 			}
 			rec, err := conv(&e, meta.ETag)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", op, err)
+				bad = append(bad, meta.PartitionKey+"/"+meta.RowKey+": "+err.Error())
+				continue
 			}
 			out = append(out, rec)
 		}
 	}
-	return out, nil
+	return out, bad, nil
 }
 
+// quote writes s as an OData string literal.
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
 // partitionFilter is the OData filter for one partition, quotes escaped.
-func partitionFilter(pk string) string {
-	return "PartitionKey eq '" + strings.ReplaceAll(pk, "'", "''") + "'"
-}
+func partitionFilter(pk string) string { return "PartitionKey eq " + quote(pk) }
