@@ -28,7 +28,7 @@ func (r *run) failure(j Job, what string, err error, now time.Time) move {
 		}
 		return retry()
 	case KindForbidden:
-		if writes(j.State) && n <= forbiddenRetries {
+		if n <= forbiddenRetries {
 			return retry()
 		}
 		return move{state: JobBlocked, outcome: "blocked: the guard's identity may not " + what + resumable, err: msg, alert: AlertBlocked}
@@ -38,11 +38,6 @@ func (r *run) failure(j Job, what string, err error, now time.Time) move {
 		}
 	}
 	return move{state: JobFailed, outcome: "failed: " + what + resumable, err: msg, alert: AlertFailed}
-}
-
-// writes reports whether a job in state s writes to Azure.
-func writes(s JobState) bool {
-	return s == JobGrantingRoles || s == JobUpdating || s == JobRegranting
 }
 
 // retryWait is the wait before the n-th retry of a step: 30s doubling, at

@@ -148,6 +148,13 @@ type readResult struct {
 	basis   string
 }
 
+// readError is a failed read of the cluster, told apart from a failed
+// read or write of the store.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
 // record is evaluate with an optional read made by the caller. It also
 // returns the finding as it stands afterwards, so a job need not load it
 // again.
@@ -191,8 +198,11 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 			case err == nil:
 				cluster = &c
 			case kind == KindNotFound:
-			case kind == KindTransient:
-				return Outcome{}, nil, Finding{}, fmt.Errorf("read cluster %s: %w", id, err)
+			case kind == KindTransient || pre != nil:
+				// A caller that read first is a job or a re-evaluation: it
+				// decides what a refused read means, and never takes it for
+				// a deletion.
+				return Outcome{}, nil, Finding{}, readError{fmt.Errorf("read cluster %s: %w", id, err)}
 			default:
 				out, err := s.unreadable(ctx, id, why, err)
 				return out, nil, f, err

@@ -175,3 +175,52 @@ func TestFailedUpdateNeedsAPerson(t *testing.T) {
 		})
 	}
 }
+
+// readHook calls after once, after the first read of a cluster it sees.
+type readHook struct {
+	guard.Clusters
+	after func()
+}
+
+func (h *readHook) GetCluster(ctx context.Context, id guard.ClusterID) (guard.Cluster, error) {
+	c, err := h.Clusters.GetCluster(ctx, id)
+	if after := h.after; after != nil {
+		h.after = nil
+		after()
+	}
+	return c, err
+}
+
+// TestRefusedReadIsNotADeletion holds defect 4 of issue 7: the finding
+// changes between a job's read and its record, so the job reads again, and
+// ARM refuses that read (403, a role still propagating). Only a confirmed
+// 404 means the cluster is gone: the job retries, then finishes with one
+// PUT.
+func TestRefusedReadIsNotADeletion(t *testing.T) {
+	hook := &readHook{}
+	w := remediationWorld(t, enforce, func(c *guard.Config) { hook.Clusters = c.Clusters; c.Clusters = hook })
+	w.tag("approved", dana)
+	hook.after = func() {
+		f := w.finding()
+		if err := w.store.SaveFinding(t.Context(), &f); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.az.Faults.Add(azurefake.ARMRead, azurefake.Fault{Kind: azurefake.Forbidden, Count: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var retried bool
+	for _, out := range w.pump(t0.Add(time.Hour)) {
+		retried = retried || strings.Contains(out.Detail, "retrying")
+		if out.Result == guard.ResultCancelled {
+			t.Fatalf("job cancelled after a refused read: %+v", out)
+		}
+	}
+	if hook.after != nil {
+		t.Fatal("the job never read the cluster")
+	}
+	w.pump(t0.Add(24 * time.Hour))
+	if j := w.job(); j.State != guard.JobSucceeded || w.puts() != 1 || !retried {
+		t.Errorf("job = %s %q after %d PUTs (retried %v); want succeeded with one PUT after a retry", j.State, j.Outcome, w.puts(), retried)
+	}
+}

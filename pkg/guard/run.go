@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,9 +29,9 @@ const (
 	minWindowLeft = 30 * time.Minute
 	// maxRetryWait caps the wait a Retry-After may ask for.
 	maxRetryWait = time.Hour
-	// forbiddenRetries is how often a write refused for a missing
+	// forbiddenRetries is how often a call refused for a missing
 	// permission is retried: a role granted moments ago takes a while to
-	// reach every ARM replica.
+	// reach every ARM replica, for reads as for writes.
 	forbiddenRetries = 3
 	// minDeadline is how much of the invocation must be left to send the
 	// PUT; with less, the job continues in the next invocation.
@@ -63,10 +64,14 @@ func (s *Service) HandleMessage(ctx context.Context, m Message) (Outcome, error)
 // the delivery, which Service Bus would retry at once.
 func (s *Service) reevaluate(ctx context.Context, m Message, why cause) (Outcome, error) {
 	pre, err := s.readFor(ctx, m.Cluster)
+	if err == nil {
+		var out Outcome
+		out, _, _, err = s.record(ctx, m.Cluster, why, false, &pre)
+		if !errors.As(err, new(readError)) {
+			return out, err
+		}
+	}
 	switch kind := KindOf(err); {
-	case err == nil:
-		out, _, _, err := s.record(ctx, m.Cluster, why, false, &pre)
-		return out, err
 	case kind == KindTransient:
 		n := m.Seq + 1 // counts the tries of this re-evaluation
 		if n > maxAttempts {
@@ -184,19 +189,14 @@ func (s *Service) runJob(ctx context.Context, m Message, why cause) (Outcome, er
 		if !read {
 			// A cluster ARM cannot serve now is a reason to wait, recorded
 			// as a scheduled retry, not a failed delivery.
-			pre, err := s.readFor(ctx, m.Cluster)
-			if err != nil {
+			if err := r.observe(ctx); err != nil {
 				out, serr := r.save(ctx, &j, r.failure(j, "read the cluster", err, s.now()))
 				if KindOf(serr) == KindConflict {
 					continue
 				}
 				return out, serr
 			}
-			_, c, f, err := s.record(ctx, m.Cluster, why, false, &pre)
-			if err != nil {
-				return Outcome{}, err
-			}
-			r.cluster, r.finding, read, fresh, r.fresh = c, f, true, true, true
+			read, fresh = true, true
 		}
 		if !fresh {
 			if r.finding, err = s.loadFinding(ctx, m.Cluster); err != nil {
