@@ -95,6 +95,8 @@ type reply struct {
 	ContentType string
 	Logs        []string
 	ReturnValue map[string]int
+	// Raw is the answer's body as sent.
+	Raw string
 }
 
 func (r *rig) do(method, path string, body []byte, header http.Header) reply {
@@ -122,7 +124,7 @@ func (r *rig) do(method, path string, body []byte, header http.Header) reply {
 	if err := json.Unmarshal(raw, &out); err != nil {
 		r.t.Fatalf("%s %s answered %d with a body that is not JSON: %q", method, path, resp.StatusCode, raw)
 	}
-	return reply{resp.StatusCode, resp.Header.Get("Content-Type"), out.Logs, out.ReturnValue}
+	return reply{resp.StatusCode, resp.Header.Get("Content-Type"), out.Logs, out.ReturnValue, string(raw)}
 }
 
 func (r *rig) post(function string, envelope []byte) reply {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/redact"
 	"github.com/aksguard/aksguard/pkg/triage"
 )
 
@@ -68,7 +69,9 @@ type Server struct {
 
 // New returns a Server that sends work to svc.
 func New(svc Service, o Options) *Server {
-	s := &Server{svc: svc, maxBody: o.MaxBody, log: o.Log}
+	// SDK errors quote request URLs, which carry a SAS token when the
+	// guard was given a SAS connection string: every log line is masked.
+	s := &Server{svc: svc, maxBody: o.MaxBody, log: redact.Logger(o.Log)}
 	if s.maxBody <= 0 {
 		s.maxBody = 4 << 20
 	}
@@ -298,8 +301,13 @@ func (s *Server) rejectEvent(log *slog.Logger, msg string) result {
 	return result{status: http.StatusOK, logs: []string{msg}, value: map[guard.Result]int{guard.ResultRejected: 1}}
 }
 
-// answer writes v as the JSON answer to the host.
+// answer writes v as the JSON answer to the host. The host logs an
+// answer's Logs, so they are masked like the handler's own log.
 func (s *Server) answer(w http.ResponseWriter, status int, v any) {
+	if r, ok := v.(response); ok {
+		r.Logs = redact.Lines(r.Logs)
+		v = r
+	}
 	// The host parses the answer as JSON; say so, or Go sniffs text/plain.
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/redact"
 	"github.com/aksguard/aksguard/pkg/settings"
 	"github.com/aksguard/aksguard/pkg/tablestore"
 )
@@ -87,7 +88,8 @@ var hostRE = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
 func (c config) malformed() []string {
 	var problems []string
 	bad := func(name, value, want string) {
-		problems = append(problems, fmt.Sprintf("%s=%q is not %s", name, value, want))
+		// A connection string put where a name belongs holds a key.
+		problems = append(problems, fmt.Sprintf("%s=%q is not %s", name, redact.String(value), want))
 	}
 	if n, err := strconv.Atoi(c.port); c.port != "" && (err != nil || n <= 0 || n > 65535) {
 		bad(settings.Port, c.port, "a TCP port")

@@ -19,6 +19,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/graph"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/rbac"
+	"github.com/aksguard/aksguard/pkg/redact"
 	"github.com/aksguard/aksguard/pkg/resourcegraph"
 	"github.com/aksguard/aksguard/pkg/servicebus"
 	"github.com/aksguard/aksguard/pkg/tablestore"
@@ -34,7 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		fmt.Fprintln(stderr, "aksguard", err)
 		return exitUsage
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel}))
+	log := redact.Logger(slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.logLevel})))
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	srv, closeAll, err := wire(ctx, cfg, log)

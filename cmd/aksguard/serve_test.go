@@ -86,6 +86,10 @@ func TestServeFailsFast(t *testing.T) {
 		{"table prefix", with("AKSGUARD_TABLE_PREFIX", "1bad"), []string{`AKSGUARD_TABLE_PREFIX="1bad" is not up to 55 letters and digits starting with a letter`}},
 		{"principal id", with("AKSGUARD_PRINCIPAL_ID", "me"), []string{`AKSGUARD_PRINCIPAL_ID="me" is not an object id (a GUID)`}},
 		{"user-assigned identity", with("AKSGUARD_USER_ASSIGNED_IDENTITY", "id-aks-cp"), []string{`AKSGUARD_USER_ASSIGNED_IDENTITY="id-aks-cp" is not a user-assigned identity's resource ID`}},
+		// A connection string where the namespace belongs: named, its key
+		// masked.
+		{"Service Bus connection string", with("AKSGUARD_SERVICEBUS__fullyQualifiedNamespace", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=Zm9vYmFyYmF6cXV4+/Sb="),
+			[]string{`AKSGUARD_SERVICEBUS__fullyQualifiedNamespace="Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=REDACTED" is not a fully qualified namespace`}},
 		{"everything at once", map[string]string{"AKSGUARD_DEBOUNCE": "soon", "AKSGUARD_LOG_LEVEL": "verbose"}, []string{
 			"FUNCTIONS_CUSTOMHANDLER_PORT is not set",
 			"AKSGUARD_SERVICEBUS__fullyQualifiedNamespace is not set",

@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/redact"
 )
 
 // codes classifies service error codes; it wins over the HTTP status.
@@ -111,14 +112,14 @@ func Classify(op string, err error) error {
 		if af.RawResponse == nil || af.RawResponse.StatusCode >= 500 || af.RawResponse.StatusCode == http.StatusTooManyRequests {
 			kind = guard.KindTransient
 		}
-		return &guard.Error{Kind: kind, Code: "AuthenticationFailed", Err: fmt.Errorf("%s: %w", op, err)}
+		return &guard.Error{Kind: kind, Code: "AuthenticationFailed", Err: wrap(op+": "+err.Error(), err)}
 	}
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
 		if errors.Is(err, context.Canceled) {
-			return &guard.Error{Kind: guard.KindTransient, Err: fmt.Errorf("%s: cancelled: %w", op, err)}
+			return &guard.Error{Kind: guard.KindTransient, Err: wrap(op+": cancelled: "+err.Error(), err)}
 		}
-		return &guard.Error{Kind: guard.KindTransient, Err: fmt.Errorf("%s: %w", op, err)}
+		return &guard.Error{Kind: guard.KindTransient, Err: wrap(op+": "+err.Error(), err)}
 	}
 	kind, ok := codes[re.ErrorCode]
 	if !ok {
@@ -131,11 +132,19 @@ func Classify(op string, err error) error {
 	if detail := message(re.RawResponse); detail != "" {
 		msg += ": " + detail
 	}
-	return &guard.Error{Kind: kind, Code: re.ErrorCode, RetryAfter: RetryAfter(re.RawResponse), Err: &short{msg: msg, err: err}}
+	return &guard.Error{Kind: kind, Code: re.ErrorCode, RetryAfter: RetryAfter(re.RawResponse), Err: wrap(msg, err)}
 }
 
-// short keeps the SDK error for errors.As while printing one line instead
-// of the SDK's multi-line dump of the response.
+// Wrap returns an error that reads msg, with every credential masked, and
+// unwraps to err. SDK errors quote the request URL, which carries a SAS
+// token under a SAS connection string; a service may echo a header. The
+// SDK error stays reachable with errors.As.
+func Wrap(msg string, err error) error { return wrap(msg, err) }
+
+func wrap(msg string, err error) error { return &short{msg: redact.String(msg), err: err} }
+
+// short prints one masked line instead of the SDK's multi-line dump of the
+// response.
 type short struct {
 	msg string
 	err error

@@ -22,7 +22,7 @@ type Message struct {
 	JobID   string
 	// Seq is the job's WakeSeq for a timer wake, zero for a wake caused by
 	// an event (approval, resolution), which always runs. For an evaluate
-	// message it counts the tries after ARM did not answer.
+	// message it counts the tries after a read failed for now.
 	Seq    int
 	Reason string
 	// NotBefore is when the message becomes visible; zero means at once.

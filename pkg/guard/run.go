@@ -84,7 +84,7 @@ func (s *Service) reevaluate(ctx context.Context, m Message, why cause) (Outcome
 		if err := s.queue.Send(ctx, retry); err != nil {
 			return Outcome{}, fmt.Errorf("schedule the re-evaluation again: %w", err)
 		}
-		return Outcome{Result: ResultRetry, Cluster: m.Cluster, Detail: "ARM did not answer (" + err.Error() + "); reading again at " + stamp(at)}, nil
+		return Outcome{Result: ResultRetry, Cluster: m.Cluster, Detail: "the read failed (" + err.Error() + "); reading again at " + stamp(at)}, nil
 	}
 	return s.unreadable(ctx, m.Cluster, why, err)
 }

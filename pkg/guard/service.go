@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/aksguard/aksguard/pkg/redact"
 )
 
 // maxConflicts bounds how often one decision is retried after an ETag
@@ -132,7 +134,7 @@ func New(cfg Config) (*Service, error) {
 		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
 		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),
 		roleScopes: nonEmpty(cfg.RoleScopes), pollWait: cfg.PollWait, propagation: cfg.Propagation,
-		self: nonEmpty(cfg.Self), log: cfg.Log,
+		self: nonEmpty(cfg.Self), log: redact.Logger(cfg.Log),
 	}
 	switch s.mode {
 	case "":
@@ -210,7 +212,7 @@ const (
 	ResultCancelled Result = "cancelled"       // a job was cancelled
 	ResultExempted  Result = "exempted"        // a finding was closed as exempt
 	ResultApproval  Result = "approval"        // the approval tag changed
-	ResultRetry     Result = "retry-scheduled" // ARM did not answer; a later message tries again
+	ResultRetry     Result = "retry-scheduled" // a read failed for now; a later message tries again
 )
 
 // Outcome is the answer for one event or message: counted by the handler,

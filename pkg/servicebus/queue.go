@@ -151,9 +151,9 @@ func classify(op string, err error) error {
 		if !ok {
 			kind = guard.KindTransient
 		}
-		return &guard.Error{Kind: kind, Code: string(se.Code), Err: fmt.Errorf("%s: %w", op, err)}
+		return &guard.Error{Kind: kind, Code: string(se.Code), Err: azerr.Wrap(op+": "+err.Error(), err)}
 	case errors.Is(err, azservicebus.ErrMessageTooLarge):
-		return &guard.Error{Kind: guard.KindInvalid, Err: fmt.Errorf("%s: %w", op, err)}
+		return &guard.Error{Kind: guard.KindInvalid, Err: azerr.Wrap(op+": "+err.Error(), err)}
 	}
 	return azerr.Classify(op, err)
 }

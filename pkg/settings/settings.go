@@ -15,6 +15,7 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/redact"
 )
 
 // Names of the settings.
@@ -99,7 +100,8 @@ var (
 func Guard(getenv func(string) string, cfg *guard.Config) []string {
 	var problems []string
 	bad := func(name, value, want string) {
-		problems = append(problems, fmt.Sprintf("%s=%q is not %s", name, value, want))
+		// A connection string put where a name belongs holds a key.
+		problems = append(problems, fmt.Sprintf("%s=%q is not %s", name, redact.String(value), want))
 	}
 	principal, client := strings.TrimSpace(getenv(PrincipalID)), strings.TrimSpace(getenv(ClientID))
 	if principal != "" && !armid.IsGUID(principal) {
