@@ -103,7 +103,7 @@ func TestBadRequests(t *testing.T) {
 		{"unknown route", "POST", "/Sweep", []byte(`{}`), http.StatusNotFound, "no function at POST /Sweep"},
 		{"wrong method", "GET", "/ClusterEvents", nil, http.StatusNotFound, "no function at GET /ClusterEvents"},
 		{"missing binding", "POST", "/ClusterEvents", []byte(`{"Data":{"req":{}},"Metadata":{}}`), http.StatusOK, `Data has no "event" binding`},
-		{"trigger value not JSON", "POST", "/ClusterEvents", envelope(t, eventBinding, []byte("hello"), asString, nil), http.StatusOK, "invalid event: event payload is not valid JSON"},
+		{"trigger value not JSON", "POST", "/ClusterEvents", envelope(t, eventBinding, []byte("hello"), asString, nil), http.StatusOK, "invalid event: event payload: want a JSON object or array; the input starts with 'h' at line 1, column 1"},
 		// A bad message is refused too, so it ends in the dead-letter queue.
 		{"message body not a message", "POST", "/RemediationJobs", message(t, `[1]`, "m1"), http.StatusBadRequest, "invalid message: body is not a queue message"},
 		{"message without a cluster", "POST", "/RemediationJobs", message(t, `{"hello":1}`, "m2"), http.StatusBadRequest, `invalid message: resource ID ""`},

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/aksguard/aksguard/pkg/clusterjson"
 	"github.com/aksguard/aksguard/pkg/guard"
@@ -30,19 +29,22 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	data, name, err := readInput("check", files, stdin)
+	in, name, closeIn, err := openInput("check", files, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "aksguard", err)
 		return exitUsage
 	}
-	recs, err := clusterjson.Parse(data)
-	if err != nil {
-		fmt.Fprintf(stderr, "aksguard check: %s: %v\n", name, err)
-		return exitUsage
-	}
-	lines := make([]checkLine, 0, len(recs))
+	defer closeIn()
+	out := newLineWriter(stdout, output == "json", "NAME\tVERDICT\tCOMPLIANT\tREASONS", func(l checkLine) string {
+		name := l.Name
+		if name == "" {
+			name = "(" + l.Path + ")"
+		}
+		return fmt.Sprintf("%s\t%s\t%s\t%s", name, l.Verdict, yesNo(l.Compliant), strings.Join(l.Reasons, "; "))
+	})
+	var tally checkTally
 	code = exitOK
-	for _, r := range recs {
+	err = clusterjson.Each(in, func(r clusterjson.Record) error {
 		ev := guard.Evaluate(r.Cluster)
 		l := checkLine{ID: r.RawID, Name: r.Name, Verdict: ev.Verdict, Compliant: ev.Verdict.Compliant(), Reasons: ev.Reasons,
 			IdentityType: r.Cluster.IdentityType, Path: r.Path}
@@ -52,41 +54,45 @@ func runCheck(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if !l.Compliant {
 			code = exitFindings
 		}
-		lines = append(lines, l)
+		tally.add(l)
+		if err := out.write(l); err != nil {
+			return outputError{err}
+		}
+		return nil
+	})
+	if code = finish(stderr, "check", name, err, out, code); code != exitUsage && output != "json" {
+		fmt.Fprintln(stdout, tally)
 	}
-	if output == "json" {
-		return writeJSONLines(stdout, stderr, "check", lines, code)
-	}
-	printCheckTable(stdout, lines)
 	return code
 }
 
-func printCheckTable(w io.Writer, lines []checkLine) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERDICT\tCOMPLIANT\tREASONS")
-	counts := map[guard.Verdict]int{}
-	compliant := 0
-	for _, l := range lines {
-		name := l.Name
-		if name == "" {
-			name = "(" + l.Path + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, l.Verdict, yesNo(l.Compliant), strings.Join(l.Reasons, "; "))
-		counts[l.Verdict]++
-		if l.Compliant {
-			compliant++
-		}
+// checkTally counts verdicts for the table's summary.
+type checkTally struct {
+	total, compliant int
+	verdicts         map[guard.Verdict]int
+}
+
+func (t *checkTally) add(l checkLine) {
+	if t.verdicts == nil {
+		t.verdicts = map[guard.Verdict]int{}
 	}
-	tw.Flush()
+	t.total++
+	t.verdicts[l.Verdict]++
+	if l.Compliant {
+		t.compliant++
+	}
+}
+
+func (t checkTally) String() string {
 	var parts []string
 	for _, v := range []guard.Verdict{guard.VerdictServicePrincipal, guard.VerdictMixed, guard.VerdictUnknown} {
-		if counts[v] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[v], v))
+		if t.verdicts[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", t.verdicts[v], v))
 		}
 	}
-	summary := fmt.Sprintf("\n%d cluster(s): %d compliant", len(lines), compliant)
+	summary := fmt.Sprintf("\n%d cluster(s): %d compliant", t.total, t.compliant)
 	if len(parts) > 0 {
 		summary += ", " + strings.Join(parts, ", ")
 	}
-	fmt.Fprintln(w, summary)
+	return summary
 }

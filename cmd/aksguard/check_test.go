@@ -332,7 +332,7 @@ func TestCheckErrors(t *testing.T) {
 		{"two arguments", []string{cluster, cluster}, "", []string{"want one FILE argument or - for stdin, got 2 arguments"}},
 		{"unknown output", []string{"--output", "yaml", cluster}, "", []string{`invalid value "yaml" for flag -output`}},
 		{"object that is not a cluster", []string{notCluster}, "", []string{notCluster, "object has none of the fields of a cluster"}},
-		{"number", []string{"-"}, "42", []string{"stdin", "want a cluster object, a list or an array, got a number"}},
+		{"number", []string{"-"}, "42", []string{"stdin", "want a JSON object or array; the input starts with '4' at line 1, column 1"}},
 		{"empty stdin", []string{"-"}, "", []string{"stdin", "no JSON input"}},
 	}
 	for _, s := range notClusterSamples {
@@ -403,5 +403,51 @@ func TestCheckEmptyFleet(t *testing.T) {
 		if got.code != 1 || !strings.Contains(got.stdout, `"verdict":"service-principal"`) {
 			t.Errorf("check (%s) = %d %q %q, want 1 with the verdict", name, got.code, got.stdout, got.stderr)
 		}
+	}
+}
+
+// TestCheckRefusesAmbiguousInput holds issue 7's defect 3: input that
+// encoding/json would read with a changed meaning is refused with exit 2,
+// naming the file, the place and the problem, instead of a verdict.
+func TestCheckRefusesAmbiguousInput(t *testing.T) {
+	sp := `"servicePrincipalProfile":{"clientId":"3f1b6f2e-8c4d-4a9e-9b7a-2d5c8e1f0a6b"}`
+	id := `"id":"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1"`
+	for _, tt := range []struct{ name, in, want string }{
+		// The second spelling would win in encoding/json and turn the
+		// verdict compliant.
+		{"duplicate key in another case", "{" + id + "," + sp + ",\n\"ServicePrincipalProfile\":{\"clientId\":\"msi\"}}",
+			`stdin: duplicate key "ServicePrincipalProfile" (first as "servicePrincipalProfile" at line 1, column 135) at line 2, column 1`},
+		{"duplicate key", "[{" + id + "," + sp + "," + sp + "}]",
+			`stdin: duplicate key "servicePrincipalProfile" (first as "servicePrincipalProfile" at line 1, column 136) at line 1, column 214`},
+		{"invalid UTF-8", "{" + id + ",\"name\":\"c\xff1\"," + sp + "}", "stdin: invalid UTF-8 (byte 0xFF) at line 1, column 144"},
+		{"id that cannot be read", `{"id":"/subscriptions/x/resourceGroups","name":"c1",` + sp + "}", `stdin: top level: resource ID "/subscriptions/x/resourceGroups": invalid resource ID`},
+		{"binary", "\x1f\x8b\x08\x00", "stdin: want a JSON object or array; the input starts with byte 0x1F at line 1, column 1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := aksguard(t, tt.in, nil, "check", "--output", "json", "-")
+			if r.code != exitUsage || !strings.Contains(r.stderr, "aksguard check: "+tt.want) || r.stdout != "" {
+				t.Errorf("check = %d, stdout %q, stderr %q; want %d, nothing on stdout, and %q", r.code, r.stdout, r.stderr, exitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// countingReader counts what is read from it: binary input without end.
+type countingReader struct{ n int }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	clear(p)
+	c.n += len(p)
+	return len(p), nil
+}
+
+// TestCheckRefusesBinaryAtOnce: input that is not JSON is refused at its
+// first bytes, not after reading it all.
+func TestCheckRefusesBinaryAtOnce(t *testing.T) {
+	in := &countingReader{}
+	var stdout, stderr strings.Builder
+	code := run(t.Context(), []string{"check", "-"}, in, &stdout, &stderr, func(string) string { return "" })
+	if code != exitUsage || in.n > 1<<20 {
+		t.Errorf("check of endless zeros = %d after reading %d bytes (%s); want %d after at most 1 MiB", code, in.n, stderr.String(), exitUsage)
 	}
 }

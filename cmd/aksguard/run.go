@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"unicode/utf16"
 )
 
 // Exit codes, like a linter's.
@@ -112,73 +108,22 @@ func (o *outputFlag) Set(v string) error {
 	return nil
 }
 
-// readInput reads the one FILE argument, or stdin for "-". It returns the
-// input and the name messages give it.
-func readInput(name string, args []string, stdin io.Reader) ([]byte, string, error) {
+// openInput opens the one FILE argument, or stdin for "-", to be read as
+// a stream. It returns the input, the name messages give it, and what
+// closes it.
+func openInput(name string, args []string, stdin io.Reader) (io.Reader, string, func(), error) {
 	if len(args) != 1 {
-		return nil, "", fmt.Errorf("%s: want one FILE argument or - for stdin, got %d arguments", name, len(args))
+		return nil, "", nil, fmt.Errorf("%s: want one FILE argument or - for stdin, got %d arguments", name, len(args))
 	}
-	in, src := stdin, "stdin"
-	if args[0] != "-" {
-		f, err := os.Open(args[0])
-		if err != nil {
-			return nil, args[0], fmt.Errorf("%s: %w", name, err)
-		}
-		defer f.Close()
-		in, src = f, args[0]
+	if args[0] == "-" {
+		return stdin, "stdin", func() {}, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(in, maxInput+1))
+	f, err := os.Open(args[0])
 	if err != nil {
-		return nil, src, fmt.Errorf("%s: read %s: %w", name, src, err)
+		return nil, args[0], nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if len(b) > maxInput {
-		return nil, src, fmt.Errorf("%s: %s: input exceeds %d MiB", name, src, maxInput>>20)
-	}
-	if b, err = text(b); err != nil {
-		return nil, src, fmt.Errorf("%s: %s: %w", name, src, err)
-	}
-	return b, src, nil
+	return f, args[0], func() { f.Close() }, nil
 }
-
-// writeJSONLines prints one JSON object per line and returns code, or
-// exitUsage when stdout cannot be written.
-func writeJSONLines[T any](stdout, stderr io.Writer, command string, lines []T, code int) int {
-	enc := json.NewEncoder(stdout)
-	for _, l := range lines {
-		if err := enc.Encode(l); err != nil {
-			fmt.Fprintf(stderr, "aksguard %s: %v\n", command, err)
-			return exitUsage
-		}
-	}
-	return code
-}
-
-// text returns input as UTF-8 without a byte-order mark: Windows tools
-// (PowerShell's > among them) write UTF-16 or a UTF-8 BOM.
-func text(b []byte) ([]byte, error) {
-	switch {
-	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
-		return b[3:], nil
-	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}), bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
-		if len(b)%2 != 0 {
-			return nil, errors.New("UTF-16 input with an odd number of bytes")
-		}
-		order := binary.ByteOrder(binary.LittleEndian)
-		if b[0] == 0xFE {
-			order = binary.BigEndian
-		}
-		u := make([]uint16, 0, len(b)/2-1)
-		for i := 2; i < len(b); i += 2 {
-			u = append(u, order.Uint16(b[i:]))
-		}
-		return []byte(string(utf16.Decode(u))), nil
-	}
-	return b, nil
-}
-
-// maxInput bounds what check and triage read: a large fleet's Resource
-// Graph export fits many times over.
-const maxInput = 256 << 20
 
 func yesNo(b bool) string {
 	if b {

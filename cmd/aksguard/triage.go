@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/settings"
@@ -39,19 +38,21 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 	if !ok {
 		return code
 	}
-	data, name, err := readInput("triage", files, stdin)
+	in, name, closeIn, err := openInput("triage", files, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "aksguard", err)
 		return exitUsage
 	}
-	events, err := triage.Decode(data)
-	if err != nil {
-		fmt.Fprintf(stderr, "aksguard triage: %s: %v\n", name, err)
-		return exitUsage
-	}
+	defer closeIn()
 	selfIDs := settings.List(*self)
-	lines := make([]triageLine, 0, len(events))
-	for _, ev := range events {
+	out := newLineWriter(stdout, output == "json", "EVENT\tACTION\tCLUSTER\tREASON", func(l triageLine) string {
+		cluster := l.ClusterID
+		if cluster == "" {
+			cluster = "-"
+		}
+		return fmt.Sprintf("%s\t%s\t%s\t%s", l.EventID, l.Action, cluster, l.Reason)
+	})
+	err = triage.Each(in, func(ev guard.Event) error {
 		ev = guard.IgnoreSelf(ev, selfIDs)
 		l := triageLine{EventID: ev.ID, EventType: ev.Type, Schema: ev.Schema, Time: triage.Stamp(ev.Time), Operation: ev.Operation,
 			Resource: ev.Resource, ClusterID: ev.Cluster.String(), Action: ev.Action, Reason: ev.Reason, CorrelationID: ev.CorrelationID,
@@ -59,20 +60,10 @@ func runTriage(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv 
 		if !ev.Actor.IsZero() {
 			l.Actor = ev.Actor.String()
 		}
-		lines = append(lines, l)
-	}
-	if output == "json" {
-		return writeJSONLines(stdout, stderr, "triage", lines, exitOK)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EVENT\tACTION\tCLUSTER\tREASON")
-	for _, l := range lines {
-		cluster := l.ClusterID
-		if cluster == "" {
-			cluster = "-"
+		if err := out.write(l); err != nil {
+			return outputError{err}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.EventID, l.Action, cluster, l.Reason)
-	}
-	tw.Flush()
-	return exitOK
+		return nil
+	})
+	return finish(stderr, "triage", name, err, out, exitOK)
 }

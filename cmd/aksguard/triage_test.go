@@ -262,11 +262,12 @@ func TestTriageErrors(t *testing.T) {
 		stdin string
 		want  []string // in stderr
 	}{
-		{"not JSON", []string{notJSON}, "", []string{notJSON, "event payload is not valid JSON"}},
-		{"truncated", []string{truncated}, "", []string{truncated, "event payload is not valid JSON"}},
-		{"not JSON on stdin", []string{"-"}, "<xml/>", []string{"stdin", "event payload is not valid JSON"}},
-		{"a string", []string{"-"}, `"event"`, []string{"stdin", "neither a JSON object nor an array"}},
-		{"empty", []string{"-"}, "", []string{"stdin", "holds no events"}},
+		{"not JSON", []string{notJSON}, "", []string{notJSON + ": event payload: want a JSON object or array; the input starts with 't' at line 1, column 1"}},
+		{"truncated", []string{truncated}, "", []string{truncated + ": event payload: invalid JSON at line 1, column 28: unexpected end of input"}},
+		{"not JSON on stdin", []string{"-"}, "<xml/>", []string{"stdin: event payload: want a JSON object or array; the input starts with '<'"}},
+		{"a string", []string{"-"}, `"event"`, []string{"stdin: event payload: want a JSON object or array"}},
+		{"a string in a batch", []string{"-"}, `["event"]`, []string{"stdin: event payload: a string at line 1, column 2, not an event object"}},
+		{"empty", []string{"-"}, "", []string{"stdin: event payload: no JSON input"}},
 		{"empty batch", []string{"-"}, "[]", []string{"stdin", "holds no events"}},
 		{"missing file", []string{missing}, "", []string{missing, "no such file or directory"}},
 		{"no argument", nil, "", []string{"want one FILE argument or - for stdin, got 0 arguments"}},

@@ -14,7 +14,6 @@ package clusterjson
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/jsonin"
 )
 
 // Record is one cluster found in the input.
@@ -36,134 +36,45 @@ type Record struct {
 	Cluster guard.Cluster
 }
 
-// Parse reads every cluster in data. It fails on malformed JSON, naming the
-// line and column, and on a value that is neither a cluster nor a known
-// wrapper, naming where it is.
+// Parse reads every cluster in data. See Each.
 func Parse(data []byte) ([]Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []Record
-	for n := 0; ; n++ {
-		var v json.RawMessage
-		err := dec.Decode(&v)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, syntaxError(data, err)
-		}
-		prefix := ""
-		if n > 0 {
-			prefix = fmt.Sprintf("value %d ", n+1)
-		}
-		recs, err := parseValue(v, prefix)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, recs...)
-	}
-	if len(out) == 0 && len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("no JSON input")
-	}
-	return out, nil
+	err := Each(bytes.NewReader(data), func(r Record) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
 }
 
-// syntaxError turns a decoder error into one naming the line and column.
-func syntaxError(data []byte, err error) error {
-	var off int64 = -1
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		off = se.Offset - 1 // Offset counts the offending byte
-	case errors.As(err, &te):
-		off = te.Offset - 1
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		off = int64(len(data))
-		err = errors.New("unexpected end of input")
-	}
-	if off < 0 {
-		return fmt.Errorf("invalid JSON: %w", err)
-	}
-	line, col := 1, 1
-	for _, c := range data[:min(int(off), len(data))] {
-		if c == '\n' {
-			line, col = line+1, 1
-		} else {
-			col++
-		}
-	}
-	return fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, err)
-}
-
-func parseValue(v json.RawMessage, path string) ([]Record, error) {
-	switch firstByte(v) {
-	case '[':
-		return parseArray(v, path)
-	case '{':
-		return parseObject(v, path)
-	}
-	return nil, fmt.Errorf("%s: want a cluster object, a list or an array, got %s", where(path), kindOf(v))
-}
-
-func parseArray(v json.RawMessage, path string) ([]Record, error) {
-	var items []json.RawMessage
-	if err := json.Unmarshal(v, &items); err != nil {
-		return nil, fmt.Errorf("%s: %w", where(path), err)
-	}
-	var out []Record
-	for i, it := range items {
-		p := fmt.Sprintf("%s[%d]", path, i)
-		if firstByte(it) != '{' {
-			return nil, fmt.Errorf("%s: want a cluster object, got %s", p, kindOf(it))
-		}
-		recs, err := parseObject(it, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, recs...)
-	}
-	return out, nil
+// Each reads r once and calls fn for every cluster in it, in order. Memory
+// stays bounded by the largest single cluster, whatever the input's size:
+// arrays, lists and Resource Graph results are read one cluster at a
+// time. It fails on malformed JSON, invalid UTF-8 and duplicate keys
+// (jsonin), naming the line and column, and on a value that is neither a
+// cluster nor a known wrapper, naming where it is; clusters before the
+// failure have been handed to fn.
+func Each(r io.Reader, fn func(Record) error) error {
+	return jsonin.Walk(r, &walker{fn: fn})
 }
 
 // clusterKeys are the fields by which an object is recognised as a cluster.
 var clusterKeys = []string{"id", "name", "type", "properties", "identity", "servicePrincipalProfile"}
 
-func parseObject(v json.RawMessage, path string) ([]Record, error) {
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(v, &keys); err != nil {
-		return nil, fmt.Errorf("%s: %w", where(path), err)
-	}
-	if list, ok := lookup(keys, "value"); ok && firstByte(list) == '[' {
-		return parseArray(list, path+"value")
-	}
-	if data, ok := lookup(keys, "data"); ok {
-		switch firstByte(data) {
-		case '[':
-			return parseArray(data, path+"data")
-		case '{':
-			return parseTable(data, path+"data")
-		}
-	}
-	found := false
-	for _, k := range clusterKeys {
-		if _, ok := lookup(keys, k); ok {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return nil, fmt.Errorf("%s: object has none of the fields of a cluster (%s) and is not a list {\"value\": […]} or a Resource Graph result {\"data\": […]}",
-			where(path), strings.Join(clusterKeys, ", "))
-	}
-	rec, err := parseCluster(v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where(path), err)
+// parseObject reads the JSON object raw, found at path, as a cluster.
+func parseObject(raw []byte, path string) (Record, error) {
+	rec, looks, err := parseCluster(raw)
+	switch {
+	case err != nil:
+		return Record{}, fmt.Errorf("%s: %w", path, err)
+	case !looks:
+		return Record{}, fmt.Errorf("%s: object has none of the fields of a cluster (%s) and is not a list {\"value\": […]} or a Resource Graph result {\"data\": […]}",
+			path, strings.Join(clusterKeys, ", "))
 	}
 	if why := notCluster(rec); why != "" {
-		return nil, fmt.Errorf("%s: %s", where(path), why)
+		return Record{}, fmt.Errorf("%s: %s", path, why)
 	}
-	rec.Path = where(path)
-	return []Record{rec}, nil
+	rec.Path = path
+	return rec, nil
 }
 
 // clusterType is the ARM type of an AKS cluster, compared
@@ -181,96 +92,16 @@ func notCluster(r Record) string {
 	if r.RawID == "" {
 		return ""
 	}
+	// An id that cannot be read is bad input: the cluster it names, and
+	// so what the verdict is about, is unknown.
 	_, child, err := armid.ClusterOf(r.RawID)
 	switch {
-	case errors.Is(err, armid.ErrNotCluster):
+	case err != nil:
 		return err.Error()
-	case err == nil && child != "":
+	case child != "":
 		return fmt.Sprintf("resource ID %q is a %s under a managed cluster, not the cluster", r.RawID, child)
 	}
 	return ""
-}
-
-// parseTable reads Resource Graph's table form, {"columns": [{"name"}],
-// "rows": [[…]]}, as one object per row.
-func parseTable(v json.RawMessage, path string) ([]Record, error) {
-	var t struct {
-		Columns []struct {
-			Name string `json:"name"`
-		} `json:"columns"`
-		Rows [][]json.RawMessage `json:"rows"`
-	}
-	if err := json.Unmarshal(v, &t); err != nil {
-		return nil, fmt.Errorf("%s: Resource Graph table: %w", path, err)
-	}
-	if len(t.Columns) == 0 {
-		return nil, fmt.Errorf("%s: Resource Graph table has no columns", path)
-	}
-	var out []Record
-	for i, row := range t.Rows {
-		p := fmt.Sprintf("%s.rows[%d]", path, i)
-		if len(row) != len(t.Columns) {
-			return nil, fmt.Errorf("%s: %d values for %d columns", p, len(row), len(t.Columns))
-		}
-		obj := make(map[string]json.RawMessage, len(row))
-		for j, c := range t.Columns {
-			obj[c.Name] = row[j]
-		}
-		b, err := json.Marshal(obj)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
-		}
-		recs, err := parseObject(b, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, recs...)
-	}
-	return out, nil
-}
-
-// lookup finds a key case-insensitively, as encoding/json matches fields.
-func lookup(m map[string]json.RawMessage, key string) (json.RawMessage, bool) {
-	if v, ok := m[key]; ok {
-		return v, true
-	}
-	for k, v := range m {
-		if strings.EqualFold(k, key) {
-			return v, true
-		}
-	}
-	return nil, false
-}
-
-func firstByte(v []byte) byte {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 {
-		return 0
-	}
-	return v[0]
-}
-
-func kindOf(v []byte) string {
-	switch firstByte(v) {
-	case '"':
-		return "a string"
-	case 'n':
-		return "null"
-	case 't', 'f':
-		return "a boolean"
-	case '[':
-		return "an array"
-	case '{':
-		return "an object"
-	}
-	return "a number"
-}
-
-func where(path string) string {
-	if path == "" {
-		return "top level"
-	}
-	return strings.TrimSpace(path)
 }
 
 // clusterDoc is the union of the ARM REST and az CLI shapes: the fields of
@@ -310,11 +141,14 @@ type identityRef struct {
 	ObjectID   string `json:"objectId"`
 }
 
-func parseCluster(v json.RawMessage) (Record, error) {
+// parseCluster reads v as a cluster; looks says whether v has any field by
+// which a cluster is recognised (clusterKeys).
+func parseCluster(v []byte) (rec Record, looks bool, err error) {
 	var d clusterDoc
 	if err := json.Unmarshal(v, &d); err != nil {
-		return Record{}, err
+		return Record{}, false, err
 	}
+	looks = d.ID != "" || d.Name != "" || d.Type != "" || d.Properties != nil || d.Identity != nil || d.ServicePrincipalProfile != nil
 	p := d.propertiesDoc
 	if d.Properties != nil {
 		p = merge(*d.Properties, p)
@@ -354,7 +188,7 @@ func parseCluster(v json.RawMessage) (Record, error) {
 	if name == "" {
 		name = c.ID.Name
 	}
-	return Record{RawID: d.ID, Name: name, Cluster: c}, nil
+	return Record{RawID: d.ID, Name: name, Cluster: c}, looks, nil
 }
 
 // merge prefers the nested "properties" fields and falls back to the

@@ -155,7 +155,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty", "  \n", "no JSON input"},
 		{"truncated", "{\n  \"id\": \"x\",\n  \"name\": ", "line 3"},
 		{"garbage", "{\"id\": 1,, }", "line 1, column 10"},
-		{"scalar", `"cluster"`, "got a string"},
+		{"scalar", `"cluster"`, "want a JSON object or array; the input starts with '\"' at line 1, column 1"},
 		{"array of numbers", `[1, 2]`, "[0]: want a cluster object, got a number"},
 		{"unrelated object", `{"foo": 1}`, "none of the fields of a cluster"},
 		{"wrong field type", `{"id": "x", "identity": "SystemAssigned"}`, "identity"},

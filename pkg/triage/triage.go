@@ -19,6 +19,7 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
+	"github.com/aksguard/aksguard/pkg/jsonin"
 )
 
 // Schemas of an event.
@@ -74,37 +75,50 @@ func Decode(data []byte) ([]guard.Event, error) {
 			return out, nil
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
 	var out []guard.Event
-	for {
-		var v json.RawMessage
-		err := dec.Decode(&v)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("event payload is not valid JSON: %w", err)
-		}
-		switch firstByte(v) {
-		case '[':
-			var batch []json.RawMessage
-			if err := json.Unmarshal(v, &batch); err != nil {
-				return nil, fmt.Errorf("event batch: %w", err)
-			}
-			for _, raw := range batch {
-				out = append(out, oneEvent(raw))
-			}
-		case '{':
-			out = append(out, oneEvent(v))
-		default:
-			return nil, errors.New("event payload is neither a JSON object nor an array")
-		}
-	}
-	if len(out) == 0 {
-		return nil, errors.New("event payload holds no events")
-	}
-	return out, nil
+	err := Each(bytes.NewReader(data), func(ev guard.Event) error {
+		out = append(out, ev)
+		return nil
+	})
+	return out, err
 }
+
+// Each reads r once, as one event, a batch, or several of either one
+// after another (JSON lines), and calls fn for every event in order, with
+// memory bounded by the largest single event. Input that is not JSON, not
+// UTF-8 or has duplicate keys is refused, naming the line and column
+// (jsonin); events before the failure have been handed to fn.
+func Each(r io.Reader, fn func(guard.Event) error) error {
+	w := &events{fn: fn}
+	if err := jsonin.Walk(r, w); err != nil {
+		return fmt.Errorf("event payload: %w", err)
+	}
+	if w.n == 0 {
+		return errors.New("event payload holds no events")
+	}
+	return nil
+}
+
+// events hands each event of a jsonin stream to fn: batches are opened,
+// events read whole.
+type events struct {
+	fn func(guard.Event) error
+	n  int
+}
+
+func (e *events) Open(p jsonin.Path, delim byte, _ jsonin.Pos) (bool, error) {
+	return len(p) == 1 && delim == '[', nil
+}
+
+func (e *events) Value(p jsonin.Path, raw []byte, at jsonin.Pos) error {
+	if raw[0] != '{' {
+		return fmt.Errorf("%s at %s, not an event object", jsonin.Kind(raw), at)
+	}
+	e.n++
+	return e.fn(oneEvent(raw))
+}
+
+func (e *events) Close(jsonin.Path, jsonin.Pos) error { return nil }
 
 // wire is one event in either schema, decoded in a single pass: the
 // CloudEvents 1.0 attributes and the Event Grid schema's, whose names
