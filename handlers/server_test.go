@@ -279,6 +279,31 @@ func TestEventsOfTheGuardItselfCauseNoWork(t *testing.T) {
 	}
 }
 
+// TestAUserIsNotTheClientApp holds issue 7's rule on appid: a person's
+// token names the app they signed in with as appid. With that app's id
+// among the guard's own ids, the person's event is still work; the app's
+// own event (no user, no scopes) is the guard's.
+func TestAUserIsNotTheClientApp(t *testing.T) {
+	const client = "c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c" // in the rig's Self
+	for _, tt := range []struct {
+		name   string
+		claims map[string]string
+		want   string
+	}{
+		{"user with a UPN", map[string]string{"appid": client, "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "dana@contoso.com"}, "flagged"},
+		{"guest user with scopes only", map[string]string{"appid": client, "http://schemas.microsoft.com/identity/claims/scope": "user_impersonation"}, "flagged"},
+		{"the application itself", map[string]string{"appid": client}, "ignored"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			got := r.postEvent(triagetest.Spec{ID: "e", Operation: opWrite, Resource: spCluster, Time: t0, Claims: tt.claims}, asObject)
+			if got.ReturnValue[tt.want] != 1 {
+				t.Errorf("POST = %v %q, want %s", got.ReturnValue, got.Logs, tt.want)
+			}
+		})
+	}
+}
+
 func TestRemediationJobsMessage(t *testing.T) {
 	r := newRig(t)
 	r.postEvent(triagetest.Spec{ID: "e1", Operation: opWrite, Resource: spCluster, Time: t0}, asObject)

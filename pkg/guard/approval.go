@@ -183,18 +183,16 @@ func sameChange(a, b *Change) bool {
 	return a != nil && b != nil && a.At.Equal(b.At) && strings.EqualFold(a.CorrelationID, b.CorrelationID) && a.Type == b.Type
 }
 
-// approverAllowed reports whether a is on the list: its object id, user
-// principal name (the e-mail address change history gives) or application
-// id equals an entry, case-insensitively. An empty list allows anyone.
+// approverAllowed reports whether a is on the list (Actor.Is), or its user
+// principal name (the e-mail address change history gives) is,
+// case-insensitively. An empty list allows anyone.
 func approverAllowed(a Actor, list []string) bool {
-	if len(list) == 0 {
+	if len(list) == 0 || a.Is(list) {
 		return true
 	}
 	for _, e := range list {
-		for _, v := range []string{a.ObjectID, a.UPN, a.AppID} {
-			if v != "" && strings.EqualFold(v, e) {
-				return true
-			}
+		if a.UPN != "" && strings.EqualFold(a.UPN, e) {
+			return true
 		}
 	}
 	return false

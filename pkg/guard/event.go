@@ -47,9 +47,14 @@ type Event struct {
 // Actor is the principal that caused an event, from its claims.
 type Actor struct {
 	ObjectID string
-	AppID    string
-	UPN      string
-	Name     string
+	// AppID is the application the token was issued to: the principal
+	// itself for an application, the client a person signed in with (the
+	// Azure CLI, the portal) for a user.
+	AppID string
+	UPN   string
+	Name  string
+	// User is set when the token was a person's (delegated, with scopes).
+	User bool
 }
 
 // IsZero reports whether the event carried no identity.
@@ -71,16 +76,21 @@ func (a Actor) String() string {
 	return "unknown"
 }
 
-// Is reports whether the actor is one of the principals in ids (object ids
-// or application ids), compared case-insensitively.
+// Is reports whether the actor is one of the principals in ids: by object
+// id, or by application id for an application. A person's token names the
+// client they signed in with as appid; that client is not the person.
 func (a Actor) Is(ids []string) bool {
 	for _, id := range ids {
-		if id != "" && (strings.EqualFold(a.ObjectID, id) || strings.EqualFold(a.AppID, id)) {
+		if id != "" && (strings.EqualFold(a.ObjectID, id) || a.application() && strings.EqualFold(a.AppID, id)) {
 			return true
 		}
 	}
 	return false
 }
+
+// application reports whether the actor is an application (a service
+// principal or managed identity) rather than a person.
+func (a Actor) application() bool { return !a.User && a.UPN == "" }
 
 // agentPool reports whether the event reports a write to one of the
 // cluster's agent pools, which cannot change the verdict or the approval.

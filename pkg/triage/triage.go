@@ -45,8 +45,11 @@ const tagsSuffix = "/providers/Microsoft.Resources/tags/default"
 var (
 	claimObjectID = []string{"http://schemas.microsoft.com/identity/claims/objectidentifier", "oid"}
 	claimAppID    = []string{"appid", "azp"}
-	claimUPN      = []string{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn", "preferred_username", "unique_name"}
-	claimName     = []string{"name"}
+	// A person's token carries the scopes it was granted; an
+	// application's carries roles instead.
+	claimScope = []string{"http://schemas.microsoft.com/identity/claims/scope", "scp"}
+	claimUPN   = []string{"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn", "preferred_username", "unique_name"}
+	claimName  = []string{"name"}
 )
 
 // Decode reads one event, an array of events, or several of either one after
@@ -345,6 +348,7 @@ func actor(claims, evidence map[string]*string) guard.Actor {
 		UPN:      claim(claims, claimUPN),
 		Name:     claim(claims, claimName),
 	}
+	a.User = a.UPN != "" || claim(claims, claimScope) != ""
 	if a.ObjectID == "" {
 		a.ObjectID = claim(evidence, []string{"principalId"})
 	}

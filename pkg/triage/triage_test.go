@@ -190,7 +190,7 @@ func TestDecodeEventFields(t *testing.T) {
 		!got.Time.Equal(time.Date(2018, 7, 19, 18, 38, 4, 611735700, time.UTC)) || got.Resource != clusterID {
 		t.Errorf("Decode() = %+v, want the sample's id, type, time and resource", got)
 	}
-	want := guard.Actor{ObjectID: "{ID}", AppID: "{ID}", UPN: "{user-name}", Name: "{full-name}"}
+	want := guard.Actor{ObjectID: "{ID}", AppID: "{ID}", UPN: "{user-name}", Name: "{full-name}", User: true}
 	if got.Actor != want {
 		t.Errorf("Decode() actor = %+v, want %+v", got.Actor, want)
 	}
