@@ -30,7 +30,7 @@ const (
 
 // Service is what the handlers need from the domain.
 type Service interface {
-	HandleEvent(ctx context.Context, ev guard.Event) (guard.Outcome, error)
+	NewBatch() *guard.Batch
 	HandleMessage(ctx context.Context, m guard.Message) (guard.Outcome, error)
 	Reconcile(ctx context.Context) (guard.ReconcileOutcome, error)
 }
@@ -173,9 +173,9 @@ func (s *Server) clusterEvents(ctx context.Context, log *slog.Logger, in invocat
 	}
 	res := result{status: http.StatusOK}
 	counts := map[guard.Result]int{}
-	for _, ev := range events {
+	for _, h := range s.svc.NewBatch().HandleEvents(ctx, events) {
+		ev, out, err := h.Event, h.Outcome, h.Err
 		elog := log.With("event_id", ev.ID, "event_type", ev.Type, "cluster_id", ev.Cluster.String())
-		out, err := s.svc.HandleEvent(ctx, ev)
 		if err != nil {
 			res.status = http.StatusInternalServerError
 			s.stats.add(ClusterEvents, "retry")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -35,6 +36,8 @@ type cause struct {
 	// correlation is the ARM request's correlation id, which its change
 	// record carries too; empty for a message.
 	correlation string
+	// batch is the delivery the event came in; nil for a message.
+	batch *Batch
 }
 
 func (c cause) String() string { return c.what + " " + c.id }
@@ -73,10 +76,104 @@ func IgnoreSelf(ev Event, self []string) Event {
 	return ev
 }
 
-// HandleEvent applies one triaged event. It returns an error only when the
-// event should be delivered again (a transient failure); everything else,
-// including bad input, is an Outcome.
+// HandleEvent applies one triaged event, delivered on its own. See
+// Batch.HandleEvent.
 func (s *Service) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
+	return s.NewBatch().HandleEvent(ctx, ev)
+}
+
+// Batch is one delivery of events. Event Grid delivers up to 5,000 events
+// at once, and all of them again after a failed answer; every event of a
+// delivery was published before it arrived, so one read of a cluster made
+// while handling it shows every change its events report. A Batch reads
+// each cluster at most once.
+type Batch struct {
+	s     *Service
+	mu    sync.Mutex
+	reads map[string]batchRead
+}
+
+// batchRead is a read made for an earlier event of the batch.
+type batchRead struct {
+	cluster Cluster
+	err     error
+}
+
+// NewBatch returns a Batch for one delivery.
+func (s *Service) NewBatch() *Batch { return &Batch{s: s, reads: map[string]batchRead{}} }
+
+// batchWorkers bounds how many clusters of a batch are handled at once.
+const batchWorkers = 8
+
+// Handled is what became of one event of a batch.
+type Handled struct {
+	Event   Event
+	Outcome Outcome
+	// Err is set when the event should be delivered again.
+	Err error
+}
+
+// HandleEvents applies the events of a delivery and returns what became
+// of each, in order. The events of one cluster are applied in order; those
+// of different clusters at once, up to batchWorkers, so a large batch
+// fits in the time Event Grid waits for an answer.
+func (b *Batch) HandleEvents(ctx context.Context, events []Event) []Handled {
+	out := make([]Handled, len(events))
+	var order []string
+	groups := map[string][]int{}
+	for i, ev := range events {
+		k := ev.Cluster.Key()
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	work := make(chan []int)
+	var wg sync.WaitGroup
+	for range min(batchWorkers, len(order)) {
+		wg.Go(func() {
+			for idx := range work {
+				for _, i := range idx {
+					o, err := b.HandleEvent(ctx, events[i])
+					out[i] = Handled{Event: events[i], Outcome: o, Err: err}
+				}
+			}
+		})
+	}
+	for _, k := range order {
+		work <- groups[k]
+	}
+	close(work)
+	wg.Wait()
+	return out
+}
+
+// getCluster reads the cluster, or returns what an earlier event of the
+// batch read, failures included: an outage or a refusal is not asked again
+// for every event.
+func (s *Service) getCluster(ctx context.Context, id ClusterID, why cause) (Cluster, error) {
+	b := why.batch
+	if b == nil {
+		return s.clusters.GetCluster(ctx, id)
+	}
+	b.mu.Lock()
+	r, ok := b.reads[id.Key()]
+	b.mu.Unlock()
+	if ok {
+		return r.cluster, r.err
+	}
+	c, err := s.clusters.GetCluster(ctx, id)
+	b.mu.Lock()
+	b.reads[id.Key()] = batchRead{c, err}
+	b.mu.Unlock()
+	return c, err
+}
+
+// HandleEvent applies one triaged event of the batch. It returns an error
+// only when the event should be delivered again (a transient failure);
+// everything else, including bad input, is an Outcome.
+func (b *Batch) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
+	s := b.s
 	ev = IgnoreSelf(ev, s.self)
 	switch {
 	case ev.Invalid:
@@ -88,10 +185,10 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
 	case ActionEvaluate, ActionApprovalCheck:
 		// Only agent-pool writes are folded into a later read: a cluster or
 		// tags write may change the approval, which is read at once.
-		out, _, err := s.evaluate(ctx, ev.Cluster, eventCause(ev), ev.agentPool())
+		out, _, err := s.evaluate(ctx, ev.Cluster, b.cause(ev), ev.agentPool())
 		return out, err
 	case ActionClose:
-		out, c, err := s.evaluate(ctx, ev.Cluster, eventCause(ev), false)
+		out, c, err := s.evaluate(ctx, ev.Cluster, b.cause(ev), false)
 		if err == nil && c != nil {
 			// ARM still serves a cluster it reported deleted: read it again
 			// shortly rather than trust either answer.
@@ -101,6 +198,12 @@ func (s *Service) HandleEvent(ctx context.Context, ev Event) (Outcome, error) {
 		return out, err
 	}
 	return Outcome{Result: ResultRejected, Cluster: ev.Cluster, Detail: "unknown action " + string(ev.Action)}, nil
+}
+
+func (b *Batch) cause(ev Event) cause {
+	why := eventCause(ev)
+	why.batch = b
+	return why
 }
 
 // loadFinding returns the cluster's finding, or a new one when none exists.
@@ -193,7 +296,7 @@ func (s *Service) record(ctx context.Context, id ClusterID, why cause, coalesce 
 		}
 		if !read {
 			basis, read = f.ETag, true
-			c, err := s.clusters.GetCluster(ctx, id)
+			c, err := s.getCluster(ctx, id, why)
 			switch kind := KindOf(err); {
 			case err == nil:
 				cluster = &c

@@ -115,7 +115,7 @@ func fullApproval() *guard.Approval {
 		Value:   "approved",
 		Status:  guard.ApprovalRejected,
 		Reason:  "alice@example.com is not on the approver list",
-		By:      guard.Actor{ObjectID: "9a8b7c6d-0000-1111-2222-333344445555", AppID: "app-1", UPN: "alice@example.com", Name: "Alice"},
+		By:      guard.Actor{ObjectID: "9a8b7c6d-0000-1111-2222-333344445555", AppID: "app-1", UPN: "alice@example.com", Name: "Alice", User: true},
 		At:      at(2),
 		EventID: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
 		Change: &guard.Change{Type: guard.ChangeUpdate, At: at(1), CorrelationID: "88420d5d-8d0e-471f-9115-10d34750c617",

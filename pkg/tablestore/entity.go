@@ -239,6 +239,8 @@ type approvalColumns struct {
 	ApproverAppID    *string `json:"ApproverAppId,omitempty"`
 	ApproverUPN      *string `json:"ApproverUpn,omitempty"`
 	ApproverName     *string `json:",omitempty"`
+	// ApproverIsUser: the approver's token was a person's.
+	ApproverIsUser *bool `json:",omitempty"`
 	// ApprovalChange is Azure's change record credited with the value, as
 	// JSON; "" when none is.
 	ApprovalChange   *string `json:",omitempty"`
@@ -257,7 +259,7 @@ func approvalColumnsOf(a *guard.Approval) (approvalColumns, error) {
 	}
 	at, status, since, checks := formatTime(a.At), string(a.Status), formatTime(a.Since), strconv.Itoa(a.Checks)
 	return approvalColumns{&a.Value, &status, &a.Reason, &at, &a.EventID, &a.By.ObjectID, &a.By.AppID, &a.By.UPN, &a.By.Name,
-		&change, &since, &a.Awaiting, &checks}, nil
+		&a.By.User, &change, &since, &a.Awaiting, &checks}, nil
 }
 
 func (c approvalColumns) approval(d *decoder) *guard.Approval {
@@ -273,7 +275,7 @@ func (c approvalColumns) approval(d *decoder) *guard.Approval {
 		Status: guard.ApprovalStatus(deref(c.ApprovalStatus)),
 		Reason: deref(c.ApprovalReason),
 		By: guard.Actor{ObjectID: deref(c.ApproverObjectID), AppID: deref(c.ApproverAppID),
-			UPN: deref(c.ApproverUPN), Name: deref(c.ApproverName)},
+			UPN: deref(c.ApproverUPN), Name: deref(c.ApproverName), User: c.ApproverIsUser != nil && *c.ApproverIsUser},
 		At:       d.time("ApprovedAt", deref(c.ApprovedAt)),
 		EventID:  deref(c.ApprovalEventID),
 		Change:   decodeObject[guard.Change](d, "ApprovalChange", deref(c.ApprovalChange)),
