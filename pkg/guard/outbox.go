@@ -174,7 +174,12 @@ func (s *Service) drain(ctx context.Context, r outboxRecord, reload, save func(c
 	}
 	done, waiting, critical := s.applyAll(ctx, pending)
 	for attempt := 0; len(done) > 0; attempt++ {
-		*r.outbox() = withoutDone(*r.outbox(), done)
+		rest := withoutDone(*r.outbox(), done)
+		if attempt > 0 && len(rest) == len(*r.outbox()) {
+			// Whoever saved meanwhile cleared them already.
+			break
+		}
+		*r.outbox() = rest
 		err := save(ctx)
 		if err == nil {
 			break
