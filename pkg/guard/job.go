@@ -1,6 +1,9 @@
 package guard
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // JobState is a remediation job's place in its state machine.
 type JobState string
@@ -21,13 +24,10 @@ const (
 )
 
 // Terminal reports whether the job has finished.
-func (s JobState) Terminal() bool {
-	switch s {
-	case JobSucceeded, JobDryRunComplete, JobBlocked, JobFailed, JobCancelled:
-		return true
-	}
-	return false
-}
+func (s JobState) Terminal() bool { return slices.Contains(TerminalStates, s) }
+
+// TerminalStates are the states a job ends in.
+var TerminalStates = []JobState{JobSucceeded, JobDryRunComplete, JobBlocked, JobFailed, JobCancelled}
 
 // Job is one remediation of one cluster. Its state lives in this record,
 // updated with ETags; Service Bus messages only wake it.

@@ -25,8 +25,6 @@ type findingEntity struct {
 	RecentEvents  string // JSON array of event ids
 	approvalColumns
 	Outbox string // JSON array of guard.Effect
-	// Pending is for a filtered query: effects are pending.
-	Pending bool
 }
 
 func findingToEntity(f *guard.Finding) (*findingEntity, error) {
@@ -64,7 +62,6 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		RecentEvents:    recent,
 		approvalColumns: approval,
 		Outbox:          outbox,
-		Pending:         len(f.Outbox) > 0,
 	}, nil
 }
 
@@ -138,8 +135,8 @@ func (s *Store) Findings(ctx context.Context) ([]guard.Finding, error) {
 }
 
 // PendingFindings returns the findings with effects pending, with a filter
-// on the Pending column. A row it cannot decode is left out with a
+// on the Outbox column. A row it cannot decode is left out with a
 // *guard.PartialError.
 func (s *Store) PendingFindings(ctx context.Context) ([]guard.Finding, error) {
-	return listGood(ctx, s.findings, "list findings with effects pending", "Pending eq true", (*findingEntity).finding)
+	return listGood(ctx, s.findings, "list findings with effects pending", pendingFilter, (*findingEntity).finding)
 }

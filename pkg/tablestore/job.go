@@ -35,10 +35,6 @@ type jobEntity struct {
 	Outcome         string
 	Error           string
 	Outbox          string // JSON array of guard.Effect
-	// Active and Pending are for filtered queries: the job has not
-	// finished; it has effects pending.
-	Active  bool
-	Pending bool
 }
 
 func jobToEntity(j *guard.Job) (*jobEntity, error) {
@@ -83,8 +79,6 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 		Outcome:         j.Outcome,
 		Error:           j.Error,
 		Outbox:          outbox,
-		Active:          !j.State.Terminal(),
-		Pending:         len(j.Outbox) > 0,
 	}
 	return e, nil
 }
@@ -175,11 +169,19 @@ func (s *Store) JobsIn(ctx context.Context, states ...guard.JobState) ([]guard.J
 }
 
 // DueJobs returns the jobs not finished whose next wake-up is before
-// before, and those with effects pending, with a filter on the Active,
-// NextWake and Pending columns; NextWake compares as text, which its fixed
-// layout orders as time. A row it cannot decode is left out with a
-// *guard.PartialError.
+// before, and those with effects pending, with a filter on the State,
+// NextWake and Outbox columns, which rows of every version have; NextWake
+// compares as text, which its fixed layout orders as time. A row it cannot
+// decode is left out with a *guard.PartialError.
 func (s *Store) DueJobs(ctx context.Context, before time.Time) ([]guard.Job, error) {
-	filter := "(Active eq true and NextWake lt " + quote(formatTime(before)) + ") or Pending eq true"
+	var open []string
+	for _, st := range guard.TerminalStates {
+		open = append(open, "State ne "+quote(string(st)))
+	}
+	filter := "(" + strings.Join(open, " and ") + " and NextWake lt " + quote(formatTime(before)) + ") or " + pendingFilter
 	return listGood(ctx, s.jobs, "list jobs due before "+formatTime(before), filter, (*jobEntity).job)
 }
+
+// pendingFilter selects records whose outbox holds effects: jsonColumn
+// writes an empty one as "[]"; older versions may have written "".
+const pendingFilter = "(Outbox ne '[]' and Outbox ne '')"

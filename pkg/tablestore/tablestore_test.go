@@ -2,6 +2,8 @@ package tablestore_test
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +147,71 @@ func TestEnsureTablesTwice(t *testing.T) {
 		if err != nil || len(page.Tables) != 1 {
 			t.Errorf("ListTables(%s) = %d tables, %v, want 1, nil", name, len(page.Tables), err)
 		}
+	}
+}
+
+// TestFilteredQueriesReadEveryVersion: the queries Reconcile and the update
+// cap use find rows as older versions wrote them (an empty outbox as "",
+// no column added since), and leave out a row they cannot decode, naming
+// it, instead of failing: one bad row must not stop every claim.
+func TestFilteredQueriesReadEveryVersion(t *testing.T) {
+	s, svc := storetest.Tables(t, storetest.Azurite(t))
+	ctx := t.Context()
+	tables := s.Tables()
+	due, later := "2025-03-14T14:00:00Z", "2025-03-14T16:00:00Z"
+	now := time.Date(2025, 3, 14, 15, 0, 0, 0, time.UTC)
+	row := func(table string, cols map[string]any) {
+		t.Helper()
+		b, err := json.Marshal(cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.NewClient(table).AddEntity(ctx, b, nil); err != nil {
+			t.Fatalf("AddEntity(%s) error = %v", cols["RowKey"], err)
+		}
+	}
+	job := func(id, state, wake, outbox string, extra ...string) {
+		cols := map[string]any{"PartitionKey": cluster.Key(), "RowKey": id, "ClusterId": cluster.String(), "JobId": id,
+			"State": state, "NextWake": wake, "Outbox": outbox}
+		for i := 0; i+1 < len(extra); i += 2 {
+			cols[extra[i]] = extra[i+1]
+		}
+		row(tables[1], cols)
+	}
+	pending := `[{"Message":{"ID":"m1","Kind":"job","Cluster":{"Subscription":"","ResourceGroup":"","Name":""},"JobID":"","Seq":0,"Reason":"","NotBefore":"0001-01-01T00:00:00Z"}}]`
+	job("old-due", "planned", due, "")
+	job("old-later", "planned", later, "")
+	job("old-done", "succeeded", due, "[]")
+	job("old-pending", "succeeded", later, pending)
+	job("bad-due", "updating", due, "[]", "ApprovedAt", "not a time", "ApprovalValue", "approved")
+	row(tables[0], map[string]any{"PartitionKey": cluster.SubscriptionKey(), "RowKey": cluster.Key(), "ClusterId": cluster.String(),
+		"State": "open", "Outbox": pending})
+
+	ids := func(js []guard.Job) []string {
+		var out []string
+		for _, j := range js {
+			out = append(out, j.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	var partial *guard.PartialError
+	got, err := s.DueJobs(ctx, now)
+	if !errors.As(err, &partial) || len(partial.Bad) != 1 || !strings.Contains(partial.Bad[0], "bad-due") {
+		t.Errorf("DueJobs() error = %v, want the undecodable row bad-due named and left out", err)
+	}
+	if diff := cmp.Diff([]string{"old-due", "old-pending"}, ids(got)); diff != "" {
+		t.Errorf("DueJobs() mismatch (-want +got):\n%s", diff)
+	}
+	got, err = s.JobsIn(ctx, guard.JobUpdating, guard.JobPlanned)
+	if !errors.As(err, &partial) || len(partial.Bad) != 1 {
+		t.Errorf("JobsIn() error = %v, want the undecodable row left out", err)
+	}
+	if diff := cmp.Diff([]string{"old-due", "old-later"}, ids(got)); diff != "" {
+		t.Errorf("JobsIn(updating, planned) mismatch (-want +got):\n%s", diff)
+	}
+	fs, err := s.PendingFindings(ctx)
+	if err != nil || len(fs) != 1 || len(fs[0].Outbox) != 1 {
+		t.Errorf("PendingFindings() = %+v, %v; want the finding with its pending effect", fs, err)
 	}
 }
