@@ -113,7 +113,7 @@ var streamCases = []struct {
 }
 
 // BenchmarkStream is `aksguard check --output json -` on a 200 MB `az aks
-// list` (about 90,000 clusters) and `aksguard triage --output json -` on a
+// list` (about 105,000 clusters) and `aksguard triage --output json -` on a
 // 200 MB saved batch of events, each in a separate process: MB-peak is its
 // peak resident memory (MB of 10^6 bytes), MB/s the input read per second.
 // B/op and allocs/op are the benchmark's own.
