@@ -60,7 +60,58 @@ func toCluster(mc armcontainerservice.ManagedCluster) (guard.Cluster, error) {
 	if ap := p.APIServerAccessProfile; ap != nil {
 		c.PrivateDNSZone = deref(ap.PrivateDNSZone)
 	}
+	c.NodeResourceGroup = deref(p.NodeResourceGroup)
+	c.DiskEncryptionSetID = deref(p.DiskEncryptionSetID)
+	for _, ap := range p.AgentPoolProfiles {
+		if ap != nil {
+			c.Pools = append(c.Pools, guard.Pool{Name: deref(ap.Name), NodeImageVersion: deref(ap.NodeImageVersion),
+				VnetSubnetID: deref(ap.VnetSubnetID), PodSubnetID: deref(ap.PodSubnetID)})
+		}
+	}
+	for key, ap := range p.AddonProfiles {
+		if ap == nil {
+			continue
+		}
+		if c.Addons == nil {
+			c.Addons = map[string]guard.Addon{}
+		}
+		a := guard.Addon{Enabled: ap.Enabled != nil && *ap.Enabled}
+		for k, v := range ap.Config {
+			if a.Config == nil {
+				a.Config = map[string]string{}
+			}
+			a.Config[k] = deref(v)
+		}
+		if id := ap.Identity; id != nil {
+			a.Identity = &guard.Identity{ResourceID: deref(id.ResourceID), ClientID: deref(id.ClientID), ObjectID: deref(id.ObjectID)}
+		}
+		c.Addons[key] = a
+	}
+	if np := p.NetworkProfile; np != nil {
+		if np.NetworkPlugin != nil {
+			c.NetworkPlugin = string(*np.NetworkPlugin)
+		}
+		if lb := np.LoadBalancerProfile; lb != nil {
+			if lb.OutboundIPs != nil {
+				c.OutboundIPs = refs(lb.OutboundIPs.PublicIPs)
+			}
+			if lb.OutboundIPPrefixes != nil {
+				c.OutboundIPPrefixes = refs(lb.OutboundIPPrefixes.PublicIPPrefixes)
+			}
+		}
+	}
 	return c, nil
+}
+
+// refs are the ids of resource references, in order.
+func refs(rs []*armcontainerservice.ResourceReference) []string {
+	var out []string
+	for _, r := range rs {
+		if r != nil && deref(r.ID) != "" {
+			out = append(out, *r.ID)
+		}
+	}
+	return out
 }
 
 // kubelet returns identityProfile's kubelet identity, matching the key

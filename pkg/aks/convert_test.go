@@ -35,6 +35,9 @@ var sampleClusters = []struct {
 			HasServicePrincipalProfile: true,
 			ServicePrincipalClientID:   "63113597-dbba-427d-82d3-94e4060d0e8b",
 			ProvisioningState:          "Succeeded",
+			NodeResourceGroup:          "MC_rg-4149_manCluster-5614_westus",
+			NetworkPlugin:              "kubenet",
+			Pools:                      []guard.Pool{{Name: "mypool", NodeImageVersion: "AKSUbuntu-1804containerd-2022.08.29"}},
 		},
 	},
 	{
@@ -53,6 +56,9 @@ var sampleClusters = []struct {
 				ObjectID:   "2fb36a88-caa9-4238-a836-15ffdc2fa879",
 			},
 			ProvisioningState: "Succeeded",
+			NodeResourceGroup: "MC_testaksrg2107_akscluster4379_eastus",
+			NetworkPlugin:     "kubenet",
+			Pools:             []guard.Pool{{Name: "aksagent", NodeImageVersion: "AKSUbuntu-1804gen2containerd-2022.10.24"}},
 		},
 	},
 	{
@@ -66,6 +72,9 @@ var sampleClusters = []struct {
 			PrivateDNSZone:             "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Network/privateDnsZones/privatelink.location1.azmk8s.io",
 			Tags:                       specTags,
 			ProvisioningState:          "Succeeded",
+			NodeResourceGroup:          "MC_rg1_clustername1_location1",
+			NetworkPlugin:              "kubenet",
+			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11"}},
 		},
 	},
 	{
@@ -79,6 +88,14 @@ var sampleClusters = []struct {
 			Tags:                       specTags,
 			ETag:                       "beywbwei",
 			ProvisioningState:          "Succeeded",
+			NodeResourceGroup:          "MC_rg1_clustername1_location1",
+			NetworkPlugin:              "kubenet",
+			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11"}},
+			OutboundIPs: []string{
+				"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Network/publicIPAddresses/customeroutboundip1",
+				"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Network/publicIPAddresses/customeroutboundip2",
+			},
+			DiskEncryptionSetID: "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Compute/diskEncryptionSets/des",
 		},
 	},
 	{
@@ -94,6 +111,10 @@ var sampleClusters = []struct {
 			ServicePrincipalClientID:   "clientid",
 			Tags:                       specTags,
 			ProvisioningState:          "Succeeded",
+			NodeResourceGroup:          "MC_rg1_clustername1_location1",
+			NetworkPlugin:              "kubenet",
+			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11"}},
+			DiskEncryptionSetID:        "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Compute/diskEncryptionSets/des",
 		},
 	},
 }

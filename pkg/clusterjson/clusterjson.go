@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -126,7 +127,51 @@ type propertiesDoc struct {
 	APIServerAccessProfile *struct {
 		PrivateDNSZone string `json:"privateDNSZone"`
 	} `json:"apiServerAccessProfile"`
-	ProvisioningState string `json:"provisioningState"`
+	ProvisioningState   string               `json:"provisioningState"`
+	NodeResourceGroup   string               `json:"nodeResourceGroup"`
+	DiskEncryptionSetID string               `json:"diskEncryptionSetID"`
+	AgentPoolProfiles   []poolDoc            `json:"agentPoolProfiles"`
+	AddonProfiles       map[string]*addonDoc `json:"addonProfiles"`
+	NetworkProfile      *networkDoc          `json:"networkProfile"`
+}
+
+type poolDoc struct {
+	Name             string `json:"name"`
+	NodeImageVersion string `json:"nodeImageVersion"`
+	VnetSubnetID     string `json:"vnetSubnetID"`
+	PodSubnetID      string `json:"podSubnetID"`
+}
+
+type addonDoc struct {
+	Enabled  bool              `json:"enabled"`
+	Config   map[string]string `json:"config"`
+	Identity *identityRef      `json:"identity"`
+}
+
+type networkDoc struct {
+	NetworkPlugin       string `json:"networkPlugin"`
+	LoadBalancerProfile *struct {
+		OutboundIPs *struct {
+			PublicIPs []refDoc `json:"publicIPs"`
+		} `json:"outboundIPs"`
+		OutboundIPPrefixes *struct {
+			PublicIPPrefixes []refDoc `json:"publicIPPrefixes"`
+		} `json:"outboundIPPrefixes"`
+	} `json:"loadBalancerProfile"`
+}
+
+type refDoc struct {
+	ID string `json:"id"`
+}
+
+func refIDs(rs []refDoc) []string {
+	var out []string
+	for _, r := range rs {
+		if r.ID != "" {
+			out = append(out, r.ID)
+		}
+	}
+	return out
 }
 
 type identityDoc struct {
@@ -176,6 +221,35 @@ func parseCluster(v []byte) (rec Record, looks bool, err error) {
 	if p.APIServerAccessProfile != nil {
 		c.PrivateDNSZone = p.APIServerAccessProfile.PrivateDNSZone
 	}
+	c.NodeResourceGroup, c.DiskEncryptionSetID = p.NodeResourceGroup, p.DiskEncryptionSetID
+	for _, pool := range p.AgentPoolProfiles {
+		c.Pools = append(c.Pools, guard.Pool{Name: pool.Name, NodeImageVersion: pool.NodeImageVersion,
+			VnetSubnetID: pool.VnetSubnetID, PodSubnetID: pool.PodSubnetID})
+	}
+	for key, a := range p.AddonProfiles {
+		if a == nil {
+			continue
+		}
+		if c.Addons == nil {
+			c.Addons = map[string]guard.Addon{}
+		}
+		addon := guard.Addon{Enabled: a.Enabled, Config: a.Config}
+		if a.Identity != nil {
+			addon.Identity = &guard.Identity{ResourceID: a.Identity.ResourceID, ClientID: a.Identity.ClientID, ObjectID: a.Identity.ObjectID}
+		}
+		c.Addons[key] = addon
+	}
+	if np := p.NetworkProfile; np != nil {
+		c.NetworkPlugin = np.NetworkPlugin
+		if lb := np.LoadBalancerProfile; lb != nil {
+			if lb.OutboundIPs != nil {
+				c.OutboundIPs = refIDs(lb.OutboundIPs.PublicIPs)
+			}
+			if lb.OutboundIPPrefixes != nil {
+				c.OutboundIPPrefixes = refIDs(lb.OutboundIPPrefixes.PublicIPPrefixes)
+			}
+		}
+	}
 	for k, tv := range d.Tags {
 		if tv != nil {
 			if c.Tags == nil {
@@ -192,19 +266,13 @@ func parseCluster(v []byte) (rec Record, looks bool, err error) {
 }
 
 // merge prefers the nested "properties" fields and falls back to the
-// flattened ones.
+// flattened ones, field by field.
 func merge(nested, flat propertiesDoc) propertiesDoc {
-	if nested.ServicePrincipalProfile == nil {
-		nested.ServicePrincipalProfile = flat.ServicePrincipalProfile
-	}
-	if nested.IdentityProfile == nil {
-		nested.IdentityProfile = flat.IdentityProfile
-	}
-	if nested.APIServerAccessProfile == nil {
-		nested.APIServerAccessProfile = flat.APIServerAccessProfile
-	}
-	if nested.ProvisioningState == "" {
-		nested.ProvisioningState = flat.ProvisioningState
+	n, f := reflect.ValueOf(&nested).Elem(), reflect.ValueOf(flat)
+	for i := range n.NumField() {
+		if n.Field(i).IsZero() {
+			n.Field(i).Set(f.Field(i))
+		}
 	}
 	return nested
 }

@@ -190,7 +190,63 @@ func TestOtherResourcesAreNotClusters(t *testing.T) {
 // shapes the SDK does not, such as az's flattened output), and serve reads
 // clusters through armcontainerservice. Both must make the same
 // guard.Cluster of the same body.
+// richCluster is the recorded SP cluster with what the plan reads added:
+// add-ons with identities and config, pools on a subnet of their own
+// network, outbound IPs and prefixes, a disk encryption set.
+func richCluster(t *testing.T) []byte {
+	t.Helper()
+	var mc map[string]any
+	if err := json.Unmarshal(sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json"), &mc); err != nil {
+		t.Fatal(err)
+	}
+	const sub = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg-net/providers/Microsoft.Network"
+	p := mc["properties"].(map[string]any)
+	p["agentPoolProfiles"] = []any{
+		map[string]any{"name": "system", "mode": "System", "count": 3, "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202610.01.0", "vnetSubnetID": sub + "/virtualNetworks/vnet-a/subnets/nodes"},
+		map[string]any{"name": "user", "mode": "User", "count": 2, "nodeImageVersion": "AKSUbuntu-2204gen2containerd-202609.15.0", "vnetSubnetID": sub + "/virtualNetworks/vnet-a/subnets/nodes", "podSubnetID": sub + "/virtualNetworks/vnet-a/subnets/pods"},
+	}
+	p["addonProfiles"] = map[string]any{
+		"omsagent": map[string]any{"enabled": true, "config": map[string]any{"logAnalyticsWorkspaceResourceID": "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg-logs/providers/Microsoft.OperationalInsights/workspaces/logs"},
+			"identity": map[string]any{"resourceId": "/subscriptions/x/resourcegroups/MC_rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/omsagent-c", "clientId": "c1", "objectId": "o1"}},
+		"azurepolicy": map[string]any{"enabled": false},
+	}
+	p["networkProfile"] = map[string]any{"networkPlugin": "azure", "loadBalancerProfile": map[string]any{
+		"outboundIPs":        map[string]any{"publicIPs": []any{map[string]any{"id": sub + "/publicIPAddresses/egress"}}},
+		"outboundIPPrefixes": map[string]any{"publicIPPrefixes": []any{map[string]any{"id": sub + "/publicIPPrefixes/egress"}}},
+	}}
+	p["diskEncryptionSetID"] = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg-keys/providers/Microsoft.Compute/diskEncryptionSets/des"
+	b, err := json.Marshal(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestAgreesWithTheARMAdapter(t *testing.T) {
+	t.Run("add-ons and network", func(t *testing.T) {
+		body := richCluster(t)
+		recs, err := Parse(body)
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("Parse() = %d records, %v; want one", len(recs), err)
+		}
+		c := recs[0].Cluster
+		if len(c.Pools) != 2 || c.Pools[1].PodSubnetID == "" || !c.Addons["omsagent"].Enabled || c.Addons["omsagent"].Identity == nil ||
+			len(c.OutboundIPs) != 1 || len(c.OutboundIPPrefixes) != 1 || c.NetworkPlugin != "azure" || c.DiskEncryptionSetID == "" {
+			t.Errorf("Parse() = %+v, want the pools, add-ons, network and disk encryption set read", c)
+		}
+		fleet, err := azurefake.LoadFleet(bytes.NewReader(append(append([]byte("["), body...), ']')))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fleet.Client().GetCluster(t.Context(), c.ID)
+		if err != nil {
+			t.Fatalf("GetCluster() error = %v", err)
+		}
+		got.ETag = c.ETag
+		if diff := cmp.Diff(c, got); diff != "" {
+			t.Errorf("clusterjson vs the ARM adapter (-clusterjson +aks):\n%s", diff)
+		}
+	})
 	for _, file := range []string{
 		"aks_get_sp_realguid_sdknet_recording.json",
 		"aks_get_spec_2025-01-01_ManagedClustersGet_sp.json",

@@ -67,6 +67,70 @@ type Cluster struct {
 	Tags              map[string]string
 	ETag              string
 	ProvisioningState string
+	// NodeResourceGroup is properties.nodeResourceGroup, where AKS keeps
+	// the resources it manages.
+	NodeResourceGroup string
+	// NetworkPlugin is networkProfile.networkPlugin: "kubenet", "azure",
+	// "none" or empty.
+	NetworkPlugin string
+	// Pools are properties.agentPoolProfiles.
+	Pools []Pool
+	// Addons are properties.addonProfiles by their key ("omsagent",
+	// "ingressApplicationGateway", "aciConnectorLinux", …).
+	Addons map[string]Addon
+	// OutboundIPs and OutboundIPPrefixes are the public IPs and prefixes
+	// the load balancer's outbound rules use (networkProfile).
+	OutboundIPs        []string
+	OutboundIPPrefixes []string
+	// DiskEncryptionSetID is properties.diskEncryptionSetID.
+	DiskEncryptionSetID string
+}
+
+// Pool is one agent pool as the cluster body shows it.
+type Pool struct {
+	Name string
+	// NodeImageVersion changes when the pool's nodes get a new image.
+	NodeImageVersion string
+	VnetSubnetID     string
+	PodSubnetID      string
+}
+
+// Addon is one add-on profile.
+type Addon struct {
+	Enabled bool
+	// Config keys as AKS spells them (e.g. logAnalyticsWorkspaceResourceID).
+	Config map[string]string
+	// Identity is the add-on's own managed identity, which AKS creates once
+	// the cluster uses a managed identity; nil until then.
+	Identity *Identity
+}
+
+// Addon returns the add-on profile named key, matching case-insensitively
+// as AKS does.
+func (c Cluster) Addon(key string) (Addon, bool) {
+	if a, ok := c.Addons[key]; ok {
+		return a, true
+	}
+	for k, a := range c.Addons {
+		if strings.EqualFold(k, key) {
+			return a, true
+		}
+	}
+	return Addon{}, false
+}
+
+// Setting returns the add-on's setting named key, matching
+// case-insensitively.
+func (a Addon) Setting(key string) string {
+	if v, ok := a.Config[key]; ok {
+		return v
+	}
+	for k, v := range a.Config {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return ""
 }
 
 // Identity is a managed identity as AKS reports it.
