@@ -41,10 +41,20 @@ type maintenanceConfigurationsAPI interface {
 
 var _ maintenanceConfigurationsAPI = (*armcontainerservice.MaintenanceConfigurationsClient)(nil)
 
+// agentPoolsAPI is the part of armcontainerservice.AgentPoolsClient that
+// Client uses; its methods copy the SDK's signatures exactly.
+type agentPoolsAPI interface {
+	GetUpgradeProfile(ctx context.Context, resourceGroupName string, resourceName string, agentPoolName string, options *armcontainerservice.AgentPoolsClientGetUpgradeProfileOptions) (armcontainerservice.AgentPoolsClientGetUpgradeProfileResponse, error)
+	BeginUpgradeNodeImageVersion(ctx context.Context, resourceGroupName string, resourceName string, agentPoolName string, options *armcontainerservice.AgentPoolsClientBeginUpgradeNodeImageVersionOptions) (*runtime.Poller[armcontainerservice.AgentPoolsClientUpgradeNodeImageVersionResponse], error)
+}
+
+var _ agentPoolsAPI = (*armcontainerservice.AgentPoolsClient)(nil)
+
 // sdk holds the SDK clients of one subscription.
 type sdk struct {
 	clusters    managedClustersAPI
 	maintenance maintenanceConfigurationsAPI
+	pools       agentPoolsAPI
 }
 
 // Client reads managed clusters from ARM, reads their planned-maintenance
@@ -84,7 +94,11 @@ func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
 			if err != nil {
 				return sdk{}, err
 			}
-			return sdk{clusters: mcc, maintenance: mtc}, nil
+			apc, err := armcontainerservice.NewAgentPoolsClient(subscription, cred, &o)
+			if err != nil {
+				return sdk{}, err
+			}
+			return sdk{clusters: mcc, maintenance: mtc, pools: apc}, nil
 		}},
 		pollEvery: defaultPollEvery,
 	}

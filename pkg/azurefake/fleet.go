@@ -68,6 +68,13 @@ type Fleet struct {
 	tagsKeepETag bool
 	// beforePut runs when a PUT reaches the fleet, before anything else.
 	beforePut func(guard.ClusterID)
+	// Kubelet's move, node images and their upgrades (nodeimage.go).
+	kubelet              map[string]*kubeletState // by key(cluster id)
+	latest               map[string]string        // by poolKey
+	nodeImageOps         map[string]*nodeImageOp  // by operation id
+	nodeImageUpgrades    map[string]int           // finished, by key(cluster id)
+	kubeletAtUpdate      bool
+	clientIDUntilKubelet bool
 }
 
 // NewFleet returns a Fleet with no clusters, on the real clock, with Faults
@@ -76,15 +83,19 @@ func NewFleet() *Fleet { return newFleet(time.Now, NewFaults(time.Now)) }
 
 func newFleet(now func() time.Time, faults *Faults) *Fleet {
 	return &Fleet{
-		faults:      faults,
-		now:         now,
-		clusters:    map[string]armcontainerservice.ManagedCluster{},
-		maintenance: map[string][]armcontainerservice.MaintenanceConfiguration{},
-		polls:       map[string]int{},
-		accepted:    map[string]int{},
-		servers:     map[string]policy.Transporter{},
-		updates:     newUpdates(),
-		self:        Caller{ChangedBy: "aksguard", Type: CallerApplication},
+		faults:            faults,
+		now:               now,
+		clusters:          map[string]armcontainerservice.ManagedCluster{},
+		maintenance:       map[string][]armcontainerservice.MaintenanceConfiguration{},
+		polls:             map[string]int{},
+		accepted:          map[string]int{},
+		servers:           map[string]policy.Transporter{},
+		updates:           newUpdates(),
+		kubelet:           map[string]*kubeletState{},
+		latest:            map[string]string{},
+		nodeImageOps:      map[string]*nodeImageOp{},
+		nodeImageUpgrades: map[string]int{},
+		self:              Caller{ChangedBy: "aksguard", Type: CallerApplication},
 	}
 }
 
@@ -356,8 +367,11 @@ func (r router) Do(req *http.Request) (*http.Response, error) {
 	if sub == "" {
 		return nil, fleetError{fmt.Errorf("fleet: %s %s names no subscription", req.Method, req.URL.Path)}
 	}
-	if method == beginCreateOrUpdate {
+	switch method {
+	case beginCreateOrUpdate:
 		return r.f.serveUpdate(sub, req)
+	case beginNodeImage:
+		return r.f.serveNodeImage(req)
 	}
 	o := r.f.faults.take(method)
 	if o.refuse != nil {
@@ -441,6 +455,9 @@ func (f *Fleet) server(subscription string) policy.Transporter {
 		},
 		MaintenanceConfigurationsServer: fake.MaintenanceConfigurationsServer{
 			NewListByManagedClusterPager: f.fakeListMaintenanceConfigs(subscription),
+		},
+		AgentPoolsServer: fake.AgentPoolsServer{
+			GetUpgradeProfile: f.fakeGetUpgradeProfile(subscription),
 		},
 	})
 	f.servers[k] = s

@@ -252,6 +252,11 @@ func (f *Fleet) settle() {
 			f.finishLocked(op)
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(f.nodeImageOps)) {
+		if op := f.nodeImageOps[k]; !op.done && !now.Before(op.due) {
+			f.finishNodeImage(op)
+		}
+	}
 }
 
 // finishLocked is finish with f.mu held.
@@ -412,7 +417,7 @@ func (f *Fleet) migrate(id guard.ClusterID, cur, body armcontainerservice.Manage
 	}
 	p := after.Properties
 	if now == armcontainerservice.ResourceIdentityTypeSystemAssigned || now == armcontainerservice.ResourceIdentityTypeUserAssigned {
-		p.ServicePrincipalProfile = &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: to.Ptr("msi")}
+		f.afterMigration(id, &cur, &after)
 		if kubelet(p.IdentityProfile) == nil {
 			if p.IdentityProfile == nil {
 				p.IdentityProfile = map[string]*armcontainerservice.UserAssignedIdentity{}

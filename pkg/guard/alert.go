@@ -9,6 +9,9 @@ const (
 	AlertFlagged  AlertType = "aksguard.cluster.flagged"
 	AlertResolved AlertType = "aksguard.cluster.resolved"
 	AlertExempted AlertType = "aksguard.cluster.exempted"
+	// AlertClusterKubeletPending: the control plane moved to its managed
+	// identity (by the guard or by hand); kubelet has yet to.
+	AlertClusterKubeletPending AlertType = "aksguard.cluster.kubelet-pending"
 
 	AlertApproved AlertType = "aksguard.remediation.approved"
 	AlertRejected AlertType = "aksguard.remediation.rejected"
@@ -21,6 +24,10 @@ const (
 	AlertFailed     AlertType = "aksguard.remediation.failed"
 	AlertBlocked    AlertType = "aksguard.remediation.blocked"
 	AlertCancelled  AlertType = "aksguard.remediation.cancelled"
+	// AlertKubeletPending: the job ended with the control plane and
+	// add-ons migrated and kubelet still on the service principal on some
+	// pools, saying what to run.
+	AlertKubeletPending AlertType = "aksguard.remediation.kubelet-pending"
 )
 
 // Alert is an event for alerting subscriptions. Its ID is deterministic, so

@@ -139,6 +139,8 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules, look appro
 		d.alert(AlertExempted, "AKS cluster "+f.Cluster.Name+" is exempt from remediation: "+reason)
 		d.wakeJob("exempted")
 		d.out.Result, d.out.Detail = ResultExempted, reason
+	case kubeletWatched(f, *c):
+		d.kubelet(f, *c, changed, verdict)
 	case ev.Verdict.Flagged() && f.State == FindingOpen:
 		d.evaluated(f, changed, "still flagged; "+verdict)
 	case ev.Verdict.Flagged():
@@ -155,8 +157,13 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules, look appro
 		}
 		d.evaluated(f, changed, verdict)
 	}
+	if ev.Verdict == VerdictServicePrincipal && d.next.State == FindingOpen {
+		// The pools as last seen on the service principal: a move seen
+		// later is measured against them.
+		d.next.Kubelet = newKubeletMove(*c, time.Time{})
+	}
 	switch {
-	case changed && d.next.State == FindingOpen:
+	case changed && (d.next.State == FindingOpen || d.next.State == FindingKubeletPending):
 		d.approvalChanged(*d.next.Approval)
 	case changed && d.next.Approval.approved() && d.next.State == FindingResolved:
 		// A job that migrated the cluster and then stopped (a role it could
@@ -173,6 +180,61 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules, look appro
 		}})
 	}
 	return d.next, d.out, true
+}
+
+// kubeletWatched reports whether a read of c follows a cluster whose
+// control plane moved from a service principal to a managed identity, by
+// the guard's job or by hand, until kubelet moved too.
+func kubeletWatched(f Finding, c Cluster) bool {
+	if !controlPlaneMigrated(c) {
+		return false
+	}
+	switch f.State {
+	case FindingKubeletPending:
+		return true
+	case FindingOpen:
+		return f.Kubelet != nil || f.Verdict == VerdictServicePrincipal
+	}
+	return false
+}
+
+// kubelet records a control plane that moved to its managed identity and
+// keeps the finding kubelet-pending until every pool that ran on the
+// service principal then has had a new node image.
+func (d *decision) kubelet(f Finding, c Cluster, approvalChanged bool, verdict string) {
+	name := f.Cluster.Name
+	switch {
+	case d.next.Kubelet == nil:
+		// Never seen on the service principal with its pools: measure
+		// from now, which may keep it pending longer than needed.
+		d.next.Kubelet = newKubeletMove(c, d.now)
+	case d.next.Kubelet.Since.IsZero():
+		k := *d.next.Kubelet
+		k.Since = d.now
+		d.next.Kubelet = &k
+	}
+	if d.next.SPClientID == "" {
+		d.next.SPClientID = f.SPClientID // the credential kubelet may still use
+	}
+	pending := d.next.Kubelet.onServicePrincipal(c)
+	switch {
+	case len(pending) == 0:
+		d.close(FindingResolved, "the control plane and kubelet use managed identities")
+		d.audit("resolved", "kubelet moved on every pool; "+verdict)
+		d.alert(AlertResolved, "AKS cluster "+name+" uses managed identities for its control plane and kubelet; its finding is closed")
+		d.wakeJob("finding resolved")
+		d.out.Result = ResultResolved
+	case f.State == FindingKubeletPending:
+		d.evaluated(f, approvalChanged, "kubelet-pending on "+strings.Join(pending, ", ")+"; "+verdict)
+	default:
+		d.next.State = FindingKubeletPending
+		detail := "the control plane uses its managed identity; kubelet still uses service principal " + d.next.SPClientID +
+			" on pool(s) " + strings.Join(pending, ", ") + " until each gets a node image upgrade"
+		d.audit("kubelet-pending", detail+"; "+verdict)
+		d.alert(AlertClusterKubeletPending, "AKS cluster "+name+": "+detail)
+		d.wakeJob("control plane migrated")
+		d.out.Result, d.out.Detail = ResultKubeletPending, detail
+	}
 }
 
 // evaluated records a read that decided nothing new. A read a timer or a
@@ -207,7 +269,7 @@ func (d *decision) gone(f Finding) (Finding, Outcome, bool) {
 		return f, Outcome{Result: ResultIgnored, Cluster: id, Detail: "cluster not found"}, false
 	case f.State == FindingDeleted || f.Resolution == resolutionDeleted:
 		return f, Outcome{Result: ResultDuplicate, Cluster: id, Detail: "cluster already recorded as deleted"}, false
-	case f.State == FindingOpen:
+	case f.State == FindingOpen || f.State == FindingKubeletPending:
 		d.next.Approval = nil // a cluster created again under this name is approved anew
 		d.close(FindingResolved, resolutionDeleted)
 		d.audit("resolved", resolutionDeleted)

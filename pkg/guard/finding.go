@@ -16,6 +16,9 @@ const (
 	FindingExempt FindingState = "exempt"
 	// FindingDeleted: the cluster is gone and was not open.
 	FindingDeleted FindingState = "deleted"
+	// FindingKubeletPending: the control plane uses its managed identity;
+	// kubelet may still use the service principal on some pools.
+	FindingKubeletPending FindingState = "kubelet-pending"
 )
 
 // Finding is the guard's record of one cluster: its last verdict and where
@@ -39,6 +42,9 @@ type Finding struct {
 	// RecheckAt is when an already scheduled re-evaluation runs; events
 	// arriving before it are coalesced into it.
 	RecheckAt time.Time
+	// Kubelet records when the control plane was seen moved and each
+	// pool's node image then; nil before.
+	Kubelet *KubeletMove
 	// RecentEvents are the ids of the last events that caused a read, so a
 	// repeated delivery is dropped without one.
 	RecentEvents []string

@@ -15,6 +15,9 @@ func (r *run) stillWanted(j Job) (bool, move) {
 		if f.Resolution != "" {
 			reason += ": " + f.Resolution
 		}
+		if f.State == FindingKubeletPending {
+			reason = "the cluster was migrated by someone else (its control plane uses a managed identity; kubelet has yet to move)"
+		}
 		if f.JobID != j.ID {
 			reason = "the finding moved on to job " + f.JobID
 		}

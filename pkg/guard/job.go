@@ -18,16 +18,23 @@ const (
 	JobVerifying        JobState = "verifying"
 	JobSucceeded        JobState = "succeeded"
 	JobDryRunComplete   JobState = "dry-run-complete"
-	JobBlocked          JobState = "blocked"
-	JobFailed           JobState = "failed"
-	JobCancelled        JobState = "cancelled"
+	// JobUpgradingNodeImages upgrades each pool's node image, one at a
+	// time, so kubelet moves too (AKSGUARD_NODE_IMAGE_UPGRADE=enforce).
+	JobUpgradingNodeImages JobState = "upgrading-node-images"
+	// JobKubeletPending: the control plane and add-ons use managed
+	// identities; kubelet still uses the service principal on some pools
+	// until each gets a node image upgrade.
+	JobKubeletPending JobState = "kubelet-pending"
+	JobBlocked        JobState = "blocked"
+	JobFailed         JobState = "failed"
+	JobCancelled      JobState = "cancelled"
 )
 
 // Terminal reports whether the job has finished.
 func (s JobState) Terminal() bool { return slices.Contains(TerminalStates, s) }
 
 // TerminalStates are the states a job ends in.
-var TerminalStates = []JobState{JobSucceeded, JobDryRunComplete, JobBlocked, JobFailed, JobCancelled}
+var TerminalStates = []JobState{JobSucceeded, JobDryRunComplete, JobBlocked, JobFailed, JobCancelled, JobKubeletPending}
 
 // Job is one remediation of one cluster. Its state lives in this record,
 // updated with ETags; Service Bus messages only wake it.
@@ -58,6 +65,16 @@ type Job struct {
 	// own, unless the cluster still has that eTag (the PUT never applied):
 	// a second one needs a person's new approval.
 	UpdateETag string
+	// Kubelet records each pool's node image when the job claimed the
+	// update, to tell which pools moved since.
+	Kubelet *KubeletMove
+	// NoNewerImage are pools whose node image could not be upgraded: no
+	// newer image was available.
+	NoNewerImage []string
+	// PoolToken continues polling a pool's node image upgrade; PoolUpgrading
+	// names the pool.
+	PoolToken     string
+	PoolUpgrading string
 	// Replans counts plans redone because the cluster changed under the job.
 	Replans int
 	// Granted lists the role assignments already granted to the new
@@ -76,5 +93,5 @@ type Job struct {
 // started, whatever happens to the approval; before, it can still be
 // cancelled.
 func (j Job) committed() bool {
-	return j.UpdateETag != "" || j.State == JobRegranting || j.State == JobVerifying
+	return j.UpdateETag != "" || j.State == JobRegranting || j.State == JobVerifying || j.State == JobUpgradingNodeImages
 }

@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -22,6 +23,9 @@ type Plan struct {
 	// go to the kubelet identity.
 	ControlPlane []RoleAssignment `json:"controlPlane,omitempty"`
 	Kubelet      []RoleAssignment `json:"kubelet,omitempty"`
+	// Addons are the roles each add-on's identity gets after the update,
+	// by the add-on's key in addonProfiles, as az aks update grants them.
+	Addons map[string][]RoleAssignment `json:"addons,omitempty"`
 	// Scopes are where the service principal's role assignments were
 	// looked up; assignments elsewhere are not carried over.
 	Scopes []string `json:"scopes"`
@@ -33,6 +37,14 @@ type Plan struct {
 	Warnings    []string `json:"warnings,omitempty"`
 	// Blocked, when set, is why the job cannot go on without a person.
 	Blocked string `json:"blocked,omitempty"`
+}
+
+// addonKeys are the add-ons the plan grants roles to, sorted.
+func (p *Plan) addonKeys() []string {
+	if p == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(p.Addons))
 }
 
 // Summary is the plan in one line.

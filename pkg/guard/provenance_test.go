@@ -262,7 +262,9 @@ func TestCreatedWithTheTag(t *testing.T) {
 		status guard.ApprovalStatus
 		job    guard.JobState
 	}{
-		{dana, guard.ApprovalApproved, guard.JobSucceeded},
+		// The update moves the control plane; kubelet waits for each
+		// pool's node image upgrade.
+		{dana, guard.ApprovalApproved, guard.JobKubeletPending},
 		{eve, guard.ApprovalRejected, guard.JobAwaitingApproval},
 	} {
 		t.Run(tt.by.Name, func(t *testing.T) {

@@ -39,7 +39,7 @@ var lastMinuteChanges = []lastMinute{
 		mc.Properties.ServicePrincipalProfile = &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: to.Ptr("msi")}
 		corr := w.fleet.PutAs(mc, caller(eve), azurefake.Write{})
 		return w.event(opClusterWrite, eve, corr, "eve-migrates")
-	}, guard.FindingResolved},
+	}, guard.FindingKubeletPending},
 }
 
 // event is the event ARM sends for the SP cluster's request corr.

@@ -111,6 +111,16 @@ type ClusterUpdater interface {
 	// and no token; a failed poll returns its error with the token, since
 	// the operation may still be running.
 	ResumeIdentityUpdate(ctx context.Context, id ClusterID, token string, wait time.Duration) (UpdateStatus, error)
+	// LatestNodeImage returns the newest node image AKS offers the agent
+	// pool (its upgrade profile's latestNodeImageVersion).
+	LatestNodeImage(ctx context.Context, id ClusterID, pool string) (string, error)
+	// StartNodeImageUpgrade starts upgrading the pool's nodes to the latest
+	// node image, which reimages them, and polls for at most wait, as
+	// StartIdentityUpdate does.
+	StartNodeImageUpgrade(ctx context.Context, id ClusterID, pool string, wait time.Duration) (UpdateStatus, error)
+	// ResumeNodeImageUpgrade polls an upgrade started earlier, as
+	// ResumeIdentityUpdate does.
+	ResumeNodeImageUpgrade(ctx context.Context, id ClusterID, pool, token string, wait time.Duration) (UpdateStatus, error)
 }
 
 // MaintenanceConfig is an AKS planned-maintenance configuration

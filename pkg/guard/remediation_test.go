@@ -39,6 +39,10 @@ func remediationWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	t.Helper()
 	w := newWorld(t, opts...)
 	w.fleet.SetUpdatePolls(0)
+	// These tests are about the control plane: the update reimages the
+	// nodes, so kubelet moves with it. kubelet_test.go holds the node
+	// image upgrades.
+	w.fleet.SetKubeletAtUpdate(true)
 	w.graph.Add(guard.Principal{AppID: spAppID, ObjectID: spObjectID, DisplayName: "sp-aks"})
 	w.rbac.Add(guard.RoleAssignment{Scope: vnet, RoleDefinitionID: networkRole, PrincipalID: spObjectID, PrincipalType: "ServicePrincipal"})
 	w.rbac.Add(guard.RoleAssignment{Scope: acr, RoleDefinitionID: acrPullRole, PrincipalID: spObjectID, PrincipalType: "ServicePrincipal"})
@@ -409,13 +413,14 @@ func TestMigratedBySomeoneElseWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.pump(t0.Add(2 * time.Hour))
-	if j := w.job(); j.State != guard.JobCancelled || !strings.Contains(j.Outcome, "now uses a managed identity") {
+	if j := w.job(); j.State != guard.JobCancelled || !strings.Contains(j.Outcome, "migrated by someone else") {
 		t.Errorf("job = %s %q, want cancelled: migrated by someone else", j.State, j.Outcome)
 	}
 	if n := w.fleet.Calls("BeginCreateOrUpdate"); n != 0 {
 		t.Errorf("PUTs = %d, want none", n)
 	}
-	w.checkRecorded(guard.JobCancelled, guard.FindingResolved)
+	// Migrated by hand, kubelet still waits for its node image upgrades.
+	w.checkRecorded(guard.JobCancelled, guard.FindingKubeletPending)
 }
 
 func TestThrottledReadAndPutAreRetriedLater(t *testing.T) {

@@ -18,7 +18,7 @@ func (s *Service) restart(ctx context.Context, j Job, r *run) (Outcome, error) {
 	if j.State == JobSucceeded || r.m.Seq != 0 || f.JobID != j.ID || !f.Approval.approved() || !f.Approval.At.After(j.UpdatedAt) {
 		return out, nil
 	}
-	if j.UpdateETag != "" && j.Plan != nil && (j.State == JobBlocked || j.State == JobFailed) {
+	if j.UpdateETag != "" && j.Plan != nil && (j.State == JobBlocked || j.State == JobFailed || j.State == JobKubeletPending) {
 		return s.resume(ctx, j, r)
 	}
 	if f.State != FindingOpen {
@@ -41,7 +41,8 @@ func (s *Service) restart(ctx context.Context, j Job, r *run) (Outcome, error) {
 
 // resume takes a job that stopped after its update back into the update
 // (still running, or to be sent again: the person's new approval allows a
-// second PUT) or the re-grant.
+// second PUT) or the re-grant, and on to verify and the node image
+// upgrades. Pools that had no newer image are tried again.
 func (s *Service) resume(ctx context.Context, j Job, r *run) (Outcome, error) {
 	if err := r.observe(ctx); err != nil {
 		return Outcome{}, fmt.Errorf("read cluster to resume job %s: %w", j.ID, err)
@@ -52,7 +53,7 @@ func (s *Service) resume(ctx context.Context, j Job, r *run) (Outcome, error) {
 	}
 	r.applyMove(&j, move{state: next, outcome: "resumed: approved again by " + r.finding.Approval.By.String(),
 		edit: func(j *Job) {
-			j.Error = ""
+			j.Error, j.NoNewerImage, j.PoolToken, j.PoolUpgrading = "", nil, "", ""
 			if j.ResumeToken != "" {
 				j.UpdateStartedAt = s.now() // a fresh allowance for the operation
 			} else if next == JobUpdating {

@@ -101,13 +101,18 @@ func TestUnreadableMaintenanceConfigurationBlocks(t *testing.T) {
 	}
 }
 
-// TestMixedClusterIsLeftToAPerson: a cluster with a managed identity that
-// still names a service principal is never migrated automatically.
+// TestMixedClusterIsLeftToAPerson: a cluster first seen with a managed
+// identity that still names a service principal is never migrated
+// automatically. (One seen on the service principal before is a migration
+// whose kubelet has yet to move.)
 func TestMixedClusterIsLeftToAPerson(t *testing.T) {
-	w := remediationWorld(t, enforce)
+	w := newWorld(t, enforce)
 	mc, _ := w.fleet.Cluster(spID)
 	mc.Identity = &armcontainerservice.ManagedClusterIdentity{Type: to.Ptr(armcontainerservice.ResourceIdentityTypeSystemAssigned), PrincipalID: to.Ptr("4b7e2c1d-9a8f-4e6b-b5c3-2d1f0e9a8b7c")}
 	w.fleet.PutAs(mc, caller(dana), azurefake.Write{})
+	if out, err := w.svc.HandleEvent(t.Context(), write(t, spID, "create", t0)); err != nil || out.Result != guard.ResultFlagged {
+		t.Fatalf("flag: %+v, %v", out, err)
+	}
 	w.tag("approved", dana)
 	w.pump(t0.Add(time.Hour))
 	j := w.job()

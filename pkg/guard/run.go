@@ -246,7 +246,7 @@ func (mv move) then(edit func(*Job)) move {
 // advance takes steps until the job must wait or ends.
 func (r *run) advance(ctx context.Context, j *Job) (Outcome, error) {
 	out, err := r.steps(ctx, j)
-	if err != nil || j.State != JobSucceeded || r.cluster == nil {
+	if err != nil || (j.State != JobSucceeded && j.State != JobKubeletPending) || r.cluster == nil {
 		return out, err
 	}
 	// Record what the job just verified: the finding resolves now, not at
@@ -438,6 +438,8 @@ func (r *run) step(ctx context.Context, j *Job) (move, error) {
 		return r.regrant(ctx, *j, now), nil
 	case JobVerifying:
 		return r.verify(ctx, *j, now), nil
+	case JobUpgradingNodeImages:
+		return r.upgradeNodeImages(ctx, *j, now), nil
 	}
 	return move{state: JobFailed, outcome: "unknown job state " + string(j.State)}, nil
 }

@@ -81,7 +81,10 @@ type Config struct {
 	// Propagation is how long to wait after granting roles to a new
 	// identity before the update uses them. Default 2m.
 	Propagation time.Duration
-	Log         *slog.Logger
+	// NodeImages says whether jobs run the node image upgrades that move
+	// kubelet to its identity. Default NodeImagesSkip.
+	NodeImages NodeImageUpgrade
+	Log        *slog.Logger
 }
 
 // Service applies the guard's rules to events and queue messages. It is
@@ -108,6 +111,7 @@ type Service struct {
 	roleScopes    []string
 	pollWait      time.Duration
 	propagation   time.Duration
+	nodeImages    NodeImageUpgrade
 	log           *slog.Logger
 }
 
@@ -134,7 +138,7 @@ func New(cfg Config) (*Service, error) {
 		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
 		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),
 		roleScopes: nonEmpty(cfg.RoleScopes), pollWait: cfg.PollWait, propagation: cfg.Propagation,
-		self: nonEmpty(cfg.Self), log: redact.Logger(cfg.Log),
+		self: nonEmpty(cfg.Self), log: redact.Logger(cfg.Log), nodeImages: cfg.NodeImages,
 	}
 	switch s.mode {
 	case "":
@@ -142,6 +146,13 @@ func New(cfg Config) (*Service, error) {
 	case ModeDryRun, ModeEnforce:
 	default:
 		return nil, fmt.Errorf("guard: mode %q is neither %s nor %s", cfg.Mode, ModeDryRun, ModeEnforce)
+	}
+	switch s.nodeImages {
+	case "":
+		s.nodeImages = NodeImagesSkip
+	case NodeImagesSkip, NodeImagesEnforce:
+	default:
+		return nil, fmt.Errorf("guard: node image upgrade %q is neither %s nor %s", cfg.NodeImages, NodeImagesSkip, NodeImagesEnforce)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -213,6 +224,8 @@ const (
 	ResultExempted  Result = "exempted"        // a finding was closed as exempt
 	ResultApproval  Result = "approval"        // the approval tag changed
 	ResultRetry     Result = "retry-scheduled" // a read failed for now; a later message tries again
+	// ResultKubeletPending: the control plane moved; kubelet has yet to.
+	ResultKubeletPending Result = "kubelet-pending"
 )
 
 // Outcome is the answer for one event or message: counted by the handler,

@@ -22,5 +22,5 @@ func (r *run) ready(ctx context.Context, j Job, now time.Time) move {
 		return move{state: JobGrantingRoles, outcome: "started: granting roles to the user-assigned identity before the update", alert: AlertStarted}
 	}
 	return move{state: JobUpdating, outcome: "started: updating the cluster to a " + j.Plan.Target.Type + " identity", alert: AlertStarted,
-		claim: true, edit: claimUpdate(now)}
+		claim: true, edit: claimUpdate(now, r.cluster)}
 }

@@ -7,9 +7,11 @@ import (
 	"time"
 )
 
-// migrated reports whether the cluster already uses the plan's identity.
+// migrated reports whether the cluster's control plane already uses the
+// plan's identity. servicePrincipalProfile.clientId may still name the
+// service principal then, until kubelet moves (not documented either way).
 func migrated(c *Cluster, p *Plan) bool {
-	if c == nil || !c.usesMSI() || !strings.EqualFold(c.IdentityType, p.Target.Type) {
+	if c == nil || !strings.EqualFold(c.IdentityType, p.Target.Type) {
 		return false
 	}
 	if p.Target.Type == "UserAssigned" {
@@ -77,7 +79,7 @@ func (r *run) update(ctx context.Context, j Job, now time.Time) move {
 		if mv, stop := r.gates(ctx, j, now); stop {
 			return mv
 		}
-		return move{state: JobUpdating, outcome: "sending the update", claim: true, edit: claimUpdate(now)}
+		return move{state: JobUpdating, outcome: "sending the update", claim: true, edit: claimUpdate(now, r.cluster)}
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < minDeadline {
 		return unclaimed(move{state: j.State, outcome: "too little of this invocation is left to send the update; continuing in the next",
@@ -101,9 +103,15 @@ func (r *run) update(ctx context.Context, j Job, now time.Time) move {
 
 // claimUpdate records the claim: the PUT may be on its way from now. A PUT
 // sent earlier did not apply (the cluster's eTag is still the one it was
-// sent with), so it is forgotten.
-func claimUpdate(now time.Time) func(*Job) {
-	return func(j *Job) { j.UpdateStartedAt, j.UpdateETag = now, "" }
+// sent with), so it is forgotten. Each pool's node image as read for the
+// claim is kept, to tell later which pools' kubelet moved.
+func claimUpdate(now time.Time, c *Cluster) func(*Job) {
+	return func(j *Job) {
+		j.UpdateStartedAt, j.UpdateETag = now, ""
+		if c != nil {
+			j.Kubelet = newKubeletMove(*c, now)
+		}
+	}
 }
 
 // unclaimed gives the claim on the update up with mv: no PUT of this job is

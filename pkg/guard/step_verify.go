@@ -2,12 +2,15 @@ package guard
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 )
 
-// verify proves the result: the control plane uses the managed identity and
-// the kubelet identity exists.
+// verify proves what the plan promised: the control plane uses its
+// managed identity, the kubelet identity exists, each add-on the plan
+// grants roles to has its identity. Then kubelet: succeeded when every
+// pool moved, else the node image upgrades (enforce) or kubelet-pending.
 func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 	c := r.cluster
 	if c == nil {
@@ -15,25 +18,77 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 		if err != nil {
 			return r.failure(j, "read the cluster to verify", err, now)
 		}
-		c = &got
+		c, r.cluster = &got, &got
 	}
 	var missing []string
-	if !c.usesMSI() {
-		missing = append(missing, "servicePrincipalProfile.clientId is "+c.ServicePrincipalClientID+", not msi")
-	}
 	if !migrated(c, j.Plan) {
 		missing = append(missing, "identity is "+c.IdentityType+" without the planned principal")
 	}
 	if c.Kubelet == nil {
 		missing = append(missing, "no kubelet identity")
 	}
-	if len(missing) == 0 {
-		return move{state: JobSucceeded, outcome: "succeeded: the control plane uses its " + j.Plan.Target.Type + " identity; delete service principal " +
-			j.Plan.ServicePrincipal.AppID + " once nothing else uses it", alert: AlertSucceeded}
+	for _, key := range j.Plan.addonKeys() {
+		if a, ok := c.Addon(key); ok && a.Enabled && a.Identity == nil {
+			missing = append(missing, "add-on "+key+" has no identity")
+		}
 	}
-	if n := j.Attempts + 1; busy(c.ProvisioningState) && n <= maxAttempts {
-		return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; verifying again shortly", wait: now.Add(time.Minute),
-			err: "verify: the cluster is " + c.ProvisioningState, edit: func(j *Job) { j.Attempts = n }}
+	if len(missing) > 0 {
+		if n := j.Attempts + 1; busy(c.ProvisioningState) && n <= maxAttempts {
+			return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; verifying again shortly", wait: now.Add(time.Minute),
+				err: "verify: the cluster is " + c.ProvisioningState, edit: func(j *Job) { j.Attempts = n }}
+		}
+		return move{state: JobFailed, outcome: "failed: verification: " + strings.Join(missing, "; "), alert: AlertFailed}
 	}
-	return move{state: JobFailed, outcome: "failed: verification: " + strings.Join(missing, "; "), alert: AlertFailed}
+	k := j.Kubelet
+	var keep func(*Job)
+	if k == nil {
+		// Claimed before pools were recorded: count every pool as pending.
+		k = newKubeletMove(*c, now)
+		keep = func(j *Job) { j.Kubelet = k }
+	}
+	pending := k.onServicePrincipal(*c)
+	var mv move
+	switch {
+	case len(pending) == 0:
+		mv = move{state: JobSucceeded, alert: AlertSucceeded, outcome: "succeeded: the control plane, add-ons and kubelet use managed identities; " +
+			"delete service principal " + j.Plan.ServicePrincipal.AppID + " once nothing else uses it (az ad sp delete --id " + j.Plan.ServicePrincipal.AppID + ")"}
+	case r.s.nodeImages == NodeImagesEnforce && j.Mode == ModeEnforce && len(untried(pending, j.NoNewerImage)) > 0:
+		mv = move{state: JobUpgradingNodeImages, outcome: "the control plane and add-ons use managed identities; upgrading the node image of pool(s) " +
+			strings.Join(untried(pending, j.NoNewerImage), ", ") + ", one at a time, so kubelet moves too"}
+	default:
+		mv = kubeletPending(j, pending)
+	}
+	if keep != nil {
+		mv = mv.then(keep)
+	}
+	return mv
+}
+
+// untried are the pools of pending not known to lack a newer node image.
+func untried(pending, noNewer []string) []string {
+	return slices.DeleteFunc(slices.Clone(pending), func(p string) bool { return slices.Contains(noNewer, p) })
+}
+
+// kubeletPending ends the job with kubelet still on the service principal
+// on the pending pools, saying what a person runs.
+func kubeletPending(j Job, pending []string) move {
+	sp := j.Plan.ServicePrincipal.AppID
+	var cmds []string
+	for _, p := range untried(pending, j.NoNewerImage) {
+		cmds = append(cmds, nodeImageCommand(j.Cluster, p))
+	}
+	outcome := "kubelet-pending: the control plane and add-ons use managed identities; kubelet still uses service principal " + sp +
+		" on pool(s) " + strings.Join(pending, ", ") + " until each gets a node image upgrade, which reimages its nodes"
+	if len(cmds) > 0 {
+		outcome += ": run " + strings.Join(cmds, "; ")
+	}
+	if stuck := intersect(pending, j.NoNewerImage); len(stuck) > 0 {
+		outcome += "; pool(s) " + strings.Join(stuck, ", ") + " already run the latest node image: upgrade them when AKS releases a newer one"
+	}
+	outcome += "; keep service principal " + sp + " until then"
+	return move{state: JobKubeletPending, outcome: outcome, alert: AlertKubeletPending}
+}
+
+func intersect(a, b []string) []string {
+	return slices.DeleteFunc(slices.Clone(a), func(p string) bool { return !slices.Contains(b, p) })
 }

@@ -31,6 +31,9 @@ const (
 	AutoUpgradeSchedule = "aksManagedAutoUpgradeSchedule"
 	DefaultSchedule     = "default"
 	NoWindow            = "none"
+	// NodeOSUpgradeSchedule is the window AKS patches node images in;
+	// NodeOSWindowAt prefers it for the guard's node image upgrades.
+	NodeOSUpgradeSchedule = "aksManagedNodeOSUpgradeSchedule"
 )
 
 // searchHorizon is how far ahead MaintenanceWindowAt looks for the next
@@ -59,8 +62,20 @@ const searchHorizon = 400 * 24 * time.Hour
 //
 // Times come back in UTC, except Next, which is t itself when Open.
 func MaintenanceWindowAt(configs []MaintenanceConfig, t time.Time) WindowState {
+	return windowAt(configs, t, AutoUpgradeSchedule, DefaultSchedule)
+}
+
+// NodeOSWindowAt is MaintenanceWindowAt for node image upgrades: the
+// configuration named aksManagedNodeOSUpgradeSchedule when it is there and
+// usable, else as MaintenanceWindowAt.
+func NodeOSWindowAt(configs []MaintenanceConfig, t time.Time) WindowState {
+	return windowAt(configs, t, NodeOSUpgradeSchedule, AutoUpgradeSchedule, DefaultSchedule)
+}
+
+// windowAt reads the first usable configuration of names, in order.
+func windowAt(configs []MaintenanceConfig, t time.Time, names ...string) WindowState {
 	var unusable []string
-	for _, name := range []string{AutoUpgradeSchedule, DefaultSchedule} {
+	for _, name := range names {
 		c, ok := findConfig(configs, name)
 		if !ok {
 			continue

@@ -105,9 +105,14 @@ func fullFinding(id guard.ClusterID) guard.Finding {
 		JobID:         jobID,
 		RecheckAt:     at(30),
 		RecentEvents:  []string{"4db48cba-50a2-455a-93b4-de41a3b5b7f6", "evt-2"},
+		Kubelet:       fullKubelet(),
 		Approval:      fullApproval(),
 		Outbox:        outbox(id, jobID),
 	}
+}
+
+func fullKubelet() *guard.KubeletMove {
+	return &guard.KubeletMove{Since: at(7), Pools: []guard.PoolImage{{Name: "system", Image: "AKSUbuntu-2204gen2containerd-202610.01.0"}}}
 }
 
 func fullApproval() *guard.Approval {
@@ -159,6 +164,7 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 			ServicePrincipal: guard.Principal{AppID: "63113597-dbba-427d-82d3-94e4060d0e8b", ObjectID: "7a8b9c0d-0000-1111-2222-333344445555", DisplayName: "sp-aks", UPN: "unused-for-apps@contoso.com"},
 			ControlPlane:     []guard.RoleAssignment{fullAssignment("b24988ac-6180-42a0-ab88-20f7382dd24c")},
 			Kubelet:          []guard.RoleAssignment{fullAssignment(guard.AcrPullRoleID)},
+			Addons:           map[string][]guard.RoleAssignment{"omsagent": {fullAssignment("3913510d-42f4-4e42-8a64-420c390055eb")}},
 			Scopes:           []string{"/subscriptions/00000000-0000-0000-0000-000000000000"},
 			Window:           "weekly on Friday 09:00–13:00 UTC (default)",
 			ClusterETag:      "eTag-1",
@@ -169,6 +175,10 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 		UpdateStartedAt: at(4),
 		UpdateETag:      "fleet-00000042",
 		Replans:         1,
+		Kubelet:         fullKubelet(),
+		NoNewerImage:    []string{"user"},
+		PoolToken:       `{"type":"fake","fakeURL":"https://management.azure.com/y"}`,
+		PoolUpgrading:   "system",
 		Granted:         []string{"scope|role|principal|"},
 		Outcome:         "waiting for the maintenance window",
 		Error:           "HTTP 409 AnotherOperationInProgress",

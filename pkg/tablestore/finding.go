@@ -23,6 +23,7 @@ type findingEntity struct {
 	RecheckAt     string `json:",omitempty"`
 	JobID         string `json:"JobId"`
 	RecentEvents  string // JSON array of event ids
+	Kubelet       string // JSON of guard.KubeletMove, "" before any
 	approvalColumns
 	Outbox string // JSON array of guard.Effect
 }
@@ -44,6 +45,10 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 	if err != nil {
 		return nil, err
 	}
+	kubelet, err := objectColumn("Kubelet", f.Kubelet)
+	if err != nil {
+		return nil, err
+	}
 	return &findingEntity{
 		PartitionKey:    f.Cluster.SubscriptionKey(),
 		RowKey:          f.Cluster.Key(),
@@ -60,6 +65,7 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		RecheckAt:       formatTime(f.RecheckAt),
 		JobID:           f.JobID,
 		RecentEvents:    recent,
+		Kubelet:         kubelet,
 		approvalColumns: approval,
 		Outbox:          outbox,
 	}, nil
@@ -81,6 +87,7 @@ func (e *findingEntity) finding(etag string) (guard.Finding, error) {
 		JobID:         e.JobID,
 		RecheckAt:     d.time("RecheckAt", e.RecheckAt),
 		RecentEvents:  decodeList[string](&d, "RecentEvents", e.RecentEvents),
+		Kubelet:       decodeObject[guard.KubeletMove](&d, "Kubelet", e.Kubelet),
 		Approval:      e.approval(&d),
 		Outbox:        decodeList[guard.Effect](&d, "Outbox", e.Outbox),
 		ETag:          etag,

@@ -32,6 +32,10 @@ type jobEntity struct {
 	Replans         edmInt64 `json:"Replans"`
 	ReplansType     string   `json:"Replans@odata.type"`
 	Granted         string   // JSON array of role assignment keys
+	Kubelet         string   // JSON of guard.KubeletMove, "" before the claim
+	NoNewerImage    string   // JSON array of pool names
+	PoolToken       string
+	PoolUpgrading   string
 	Outcome         string
 	Error           string
 	Outbox          string // JSON array of guard.Effect
@@ -51,6 +55,14 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 		return nil, err
 	}
 	approval, err := approvalColumnsOf(j.Approval)
+	if err != nil {
+		return nil, err
+	}
+	kubelet, err := objectColumn("Kubelet", j.Kubelet)
+	if err != nil {
+		return nil, err
+	}
+	noNewer, err := jsonColumn("NoNewerImage", j.NoNewerImage)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +88,10 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 		Replans:         edmInt64(j.Replans),
 		ReplansType:     edmInt64Type,
 		Granted:         granted,
+		Kubelet:         kubelet,
+		NoNewerImage:    noNewer,
+		PoolToken:       j.PoolToken,
+		PoolUpgrading:   j.PoolUpgrading,
 		Outcome:         j.Outcome,
 		Error:           j.Error,
 		Outbox:          outbox,
@@ -102,6 +118,10 @@ func (e *jobEntity) job(etag string) (guard.Job, error) {
 		UpdateETag:      e.UpdateETag,
 		Replans:         int(e.Replans),
 		Granted:         decodeList[string](&d, "Granted", e.Granted),
+		Kubelet:         decodeObject[guard.KubeletMove](&d, "Kubelet", e.Kubelet),
+		NoNewerImage:    decodeList[string](&d, "NoNewerImage", e.NoNewerImage),
+		PoolToken:       e.PoolToken,
+		PoolUpgrading:   e.PoolUpgrading,
 		Outcome:         e.Outcome,
 		Error:           e.Error,
 		Outbox:          decodeList[guard.Effect](&d, "Outbox", e.Outbox),
