@@ -37,12 +37,19 @@ func enforce(c *guard.Config) { c.Mode = guard.ModeEnforce; c.PollWait = time.Mi
 // principal holds a Network Contributor and an AcrPull assignment.
 func remediationWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	t.Helper()
-	w := newWorld(t, opts...)
-	w.fleet.SetUpdatePolls(0)
 	// These tests are about the control plane: the update reimages the
 	// nodes, so kubelet moves with it. kubelet_test.go holds the node
 	// image upgrades.
-	w.fleet.SetKubeletAtUpdate(true)
+	return spWorld(t, func(w *world) { w.fleet.SetKubeletAtUpdate(true) }, opts...)
+}
+
+// spWorld is remediationWorld with the fleet set up by setup before the
+// cluster is flagged.
+func spWorld(t *testing.T, setup func(*world), opts ...func(*guard.Config)) *world {
+	t.Helper()
+	w := newWorld(t, opts...)
+	w.fleet.SetUpdatePolls(0)
+	setup(w)
 	w.graph.Add(guard.Principal{AppID: spAppID, ObjectID: spObjectID, DisplayName: "sp-aks"})
 	w.rbac.Add(guard.RoleAssignment{Scope: vnet, RoleDefinitionID: networkRole, PrincipalID: spObjectID, PrincipalType: "ServicePrincipal"})
 	w.rbac.Add(guard.RoleAssignment{Scope: acr, RoleDefinitionID: acrPullRole, PrincipalID: spObjectID, PrincipalType: "ServicePrincipal"})

@@ -25,13 +25,12 @@ func (r *run) upgradeNodeImages(ctx context.Context, j Job, now time.Time) move 
 	if c == nil {
 		return move{state: JobCancelled, outcome: "cancelled: the cluster was deleted during its node image upgrades", alert: AlertCancelled}
 	}
-	if why := r.nodeUpgradesStopped(j); why != "" {
-		pending := j.Kubelet.onServicePrincipal(*c)
-		return kubeletPending(j, pending).then(func(j *Job) { j.Outcome = "node image upgrades stopped: " + why + "; " + j.Outcome })
-	}
 	pending := untried(j.Kubelet.onServicePrincipal(*c), j.NoNewerImage)
 	if len(pending) == 0 {
 		return r.verify(ctx, j, now)
+	}
+	if why := r.nodeUpgradesStopped(j); why != "" {
+		return kubeletPending(j, j.Kubelet.onServicePrincipal(*c), "node image upgrades stopped: "+why+"; ")
 	}
 	if mv, wait := r.windowShut(ctx, j, now, NodeOSWindowAt, JobUpgradingNodeImages); wait {
 		return mv

@@ -56,7 +56,7 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 		mv = move{state: JobUpgradingNodeImages, outcome: "the control plane and add-ons use managed identities; upgrading the node image of pool(s) " +
 			strings.Join(untried(pending, j.NoNewerImage), ", ") + ", one at a time, so kubelet moves too"}
 	default:
-		mv = kubeletPending(j, pending)
+		mv = kubeletPending(j, pending, "")
 	}
 	if keep != nil {
 		mv = mv.then(keep)
@@ -70,14 +70,14 @@ func untried(pending, noNewer []string) []string {
 }
 
 // kubeletPending ends the job with kubelet still on the service principal
-// on the pending pools, saying what a person runs.
-func kubeletPending(j Job, pending []string) move {
+// on the pending pools, saying why first and what a person runs.
+func kubeletPending(j Job, pending []string, why string) move {
 	sp := j.Plan.ServicePrincipal.AppID
 	var cmds []string
 	for _, p := range untried(pending, j.NoNewerImage) {
 		cmds = append(cmds, nodeImageCommand(j.Cluster, p))
 	}
-	outcome := "kubelet-pending: the control plane and add-ons use managed identities; kubelet still uses service principal " + sp +
+	outcome := "kubelet-pending: " + why + "the control plane and add-ons use managed identities; kubelet still uses service principal " + sp +
 		" on pool(s) " + strings.Join(pending, ", ") + " until each gets a node image upgrade, which reimages its nodes"
 	if len(cmds) > 0 {
 		outcome += ": run " + strings.Join(cmds, "; ")
