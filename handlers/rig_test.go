@@ -65,10 +65,10 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	}
 	r := &rig{t: t, fleet: fleet, queue: memory.NewQueue(), alerts: &memory.Alerts{},
 		clock: &clock{now: t0}, logs: &syncBuffer{}}
-	directory := azurefake.NewGraph()
+	directory, roles := azurefake.NewGraph(), azurefake.NewRBAC().Client()
 	t.Cleanup(directory.Close)
 	cfg := guard.Config{Clusters: fleet.Client(), Queue: r.queue, Alerts: r.alerts, Now: r.clock.Now,
-		Directory: directory.Client(), Roles: azurefake.NewRBAC().Client(), History: fleet.ResourceGraph(),
+		Directory: directory.Client(), Roles: roles, Permissions: roles, History: fleet.ResourceGraph(),
 		Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}}
 	o := Options{Log: slog.New(slog.NewJSONHandler(r.logs, nil))}
 	for _, opt := range opts {

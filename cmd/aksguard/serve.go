@@ -115,7 +115,8 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	}
 	gc := cfg.guard
 	gc.Clusters, gc.Store, gc.Queue, gc.Alerts = aks.New(cred, nil), store, queue, alerts
-	gc.Directory, gc.Roles, gc.History, gc.Log = directory, rbac.New(cred, nil), history, log
+	roles := rbac.New(cred, nil)
+	gc.Directory, gc.Roles, gc.Permissions, gc.History, gc.Log = directory, roles, roles, history, log
 	guardSvc, err := guard.New(gc)
 	if err != nil {
 		return nil, nil, err

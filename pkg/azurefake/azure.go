@@ -46,13 +46,15 @@ type Azure struct {
 // New returns an empty simulated Azure on clock.
 func New(clock *Clock) *Azure {
 	faults := NewFaults(clock.Now)
-	return &Azure{
+	a := &Azure{
 		Clock:  clock,
 		Faults: faults,
 		Fleet:  newFleet(clock.Now, faults),
 		RBAC:   newRBAC(faults),
 		Graph:  newGraph(faults),
 	}
+	a.Fleet.linked = a.RBAC.GuardAllows
+	return a
 }
 
 // Close stops the simulated Graph's server.

@@ -75,6 +75,9 @@ type Fleet struct {
 	nodeImageUpgrades    map[string]int           // finished, by key(cluster id)
 	kubeletAtUpdate      bool
 	clientIDUntilKubelet bool
+	// linked says whether the guard may take an action on a resource, for
+	// the linked authorization of its PUTs (linked.go); nil checks none.
+	linked func(scope, action string) bool
 }
 
 // NewFleet returns a Fleet with no clusters, on the real clock, with Faults

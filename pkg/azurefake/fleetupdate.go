@@ -153,6 +153,9 @@ func (f *Fleet) serveUpdate(sub string, req *http.Request) (*http.Response, erro
 	if o.refuse != nil {
 		return nil, injected(req, o.refuse)
 	}
+	if resp, err := f.linkedRefusal(req); resp != nil || err != nil {
+		return resp, err
+	}
 	var fail *failure
 	if o.failOp != nil {
 		// The operation's own result: ARM's status monitor keeps the code.

@@ -56,6 +56,8 @@ type RBAC struct {
 	mu          sync.Mutex
 	assignments map[string]guard.RoleAssignment // by lower-cased ID
 	created     []guard.RoleAssignment          // through Create, in order
+	definitions map[string]guard.RoleDefinition // custom roles, by lower-cased GUID
+	guard       string                          // the guard's principal id (permissions.go)
 
 	// listMu serializes list requests. The fake keeps a pager's state by
 	// request path, so two lists of the same scope at once would share it;
@@ -68,7 +70,7 @@ type RBAC struct {
 func NewRBAC() *RBAC { return newRBAC(NewFaults(time.Now)) }
 
 func newRBAC(faults *Faults) *RBAC {
-	s := &RBAC{faults: faults, assignments: map[string]guard.RoleAssignment{}}
+	s := &RBAC{faults: faults, assignments: map[string]guard.RoleAssignment{}, definitions: map[string]guard.RoleDefinition{}}
 	s.srv = fake.NewServerFactoryTransport(&fake.ServerFactory{
 		RoleAssignmentsServer: fake.RoleAssignmentsServer{
 			Create:               s.fakeCreate,
@@ -168,6 +170,12 @@ func (r simRouter) Do(req *http.Request) (*http.Response, error) {
 	o := r.s.faults.take(method)
 	if o.refuse != nil {
 		return nil, injected(req, o.refuse)
+	}
+	switch method {
+	case getRoleDefinition:
+		return r.s.serveDefinition(req)
+	case listPermissions, listGroupPermissions:
+		return r.s.servePermissions(req)
 	}
 	if strings.HasSuffix(method, "Pager") {
 		r.s.listMu.Lock()

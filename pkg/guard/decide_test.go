@@ -121,7 +121,7 @@ func effectIDs(out []Effect) []string {
 }
 
 func TestBackoff(t *testing.T) {
-	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}, Directory: nilDirectory{}, Roles: nilRoles{}, History: nilHistory{}})
+	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}, Directory: nilDirectory{}, Roles: nilRoles{}, Permissions: nilPermissions{}, History: nilHistory{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,18 +138,19 @@ func TestBackoff(t *testing.T) {
 
 func TestNewNamesMissingPorts(t *testing.T) {
 	_, err := New(Config{Store: nilStore{}})
-	if err == nil || err.Error() != "guard: missing Alerts, Clusters, Directory, History, Queue, Roles" {
+	if err == nil || err.Error() != "guard: missing Alerts, Clusters, Directory, History, Permissions, Queue, Roles" {
 		t.Errorf("New() error = %v, want it to name the missing ports", err)
 	}
 }
 
 // The nil ports only satisfy New; the tests above never call them.
 type (
-	nilClusters  struct{ Clusters }
-	nilStore     struct{ Store }
-	nilQueue     struct{ Queue }
-	nilAlerts    struct{ Alerts }
-	nilDirectory struct{ Directory }
-	nilRoles     struct{ Roles }
-	nilHistory   struct{ ChangeHistory }
+	nilClusters    struct{ Clusters }
+	nilStore       struct{ Store }
+	nilQueue       struct{ Queue }
+	nilAlerts      struct{ Alerts }
+	nilDirectory   struct{ Directory }
+	nilRoles       struct{ Roles }
+	nilPermissions struct{ Permissions }
+	nilHistory     struct{ ChangeHistory }
 )

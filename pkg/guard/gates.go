@@ -18,5 +18,8 @@ func (r *run) gates(ctx context.Context, j Job, now time.Time) (move, bool) {
 	if mv, wait := r.windowClosed(ctx, j, now); wait {
 		return mv, true
 	}
+	if mv, stop := r.lacksPermissions(ctx, j, now); stop {
+		return mv, true
+	}
 	return r.noSlot(ctx, j, now)
 }

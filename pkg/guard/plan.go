@@ -26,6 +26,13 @@ type Plan struct {
 	// Addons are the roles each add-on's identity gets after the update,
 	// by the add-on's key in addonProfiles, as az aks update grants them.
 	Addons map[string][]RoleAssignment `json:"addons,omitempty"`
+	// Needs are what the guard's identity must be allowed: the update,
+	// its linked authorization on every resource the cluster references,
+	// the grants. The pre-flight checks them before any change.
+	Needs []Need `json:"needs,omitempty"`
+	// IdentityNeeds are what the control-plane identity must be allowed
+	// on resources outside the node resource group.
+	IdentityNeeds []Need `json:"identityNeeds,omitempty"`
 	// Scopes are where the service principal's role assignments were
 	// looked up; assignments elsewhere are not carried over.
 	Scopes []string `json:"scopes"`
@@ -52,8 +59,12 @@ func (p *Plan) Summary() string {
 	if p.Blocked != "" {
 		return "blocked: " + p.Blocked
 	}
-	return fmt.Sprintf("service principal %s to a %s identity; %d role assignment(s) for the control plane, %d for the kubelet; window: %s",
-		p.ServicePrincipal.AppID, p.Target.Type, len(p.ControlPlane), len(p.Kubelet), p.Window)
+	addons := 0
+	for _, as := range p.Addons {
+		addons += len(as)
+	}
+	return fmt.Sprintf("service principal %s to a %s identity; %d role assignment(s) for the control plane, %d for the kubelet, %d for add-ons; window: %s",
+		p.ServicePrincipal.AppID, p.Target.Type, len(p.ControlPlane), len(p.Kubelet), addons, p.Window)
 }
 
 // Lines renders the plan for people: the job's record, alerts and the demo.
@@ -70,6 +81,17 @@ func (p *Plan) Lines() []string {
 	}
 	for _, a := range p.Kubelet {
 		l = append(l, "grant "+a.describe()+" to the kubelet identity")
+	}
+	for _, k := range p.addonKeys() {
+		for _, a := range p.Addons[k] {
+			l = append(l, "grant "+a.describe()+" to the "+k+" add-on's identity, as az aks update does")
+		}
+	}
+	for _, n := range p.IdentityNeeds {
+		l = append(l, "the control-plane identity needs "+n.String())
+	}
+	for _, n := range p.Needs {
+		l = append(l, "the guard needs "+n.String())
 	}
 	if len(p.ControlPlane)+len(p.Kubelet) == 0 {
 		l = append(l, "the service principal holds no role assignments to carry over")
@@ -106,13 +128,6 @@ func (a RoleAssignment) key() string {
 // roleGUID is the last segment of a role definition ID.
 func roleGUID(id string) string {
 	return strings.ToLower(id[strings.LastIndex(id, "/")+1:])
-}
-
-// onRegistry reports whether a is on a container registry (or one of its
-// repositories): AcrPull, AcrPush or a custom pull role, which the kubelet
-// identity needs.
-func (a RoleAssignment) onRegistry() bool {
-	return strings.Contains(strings.ToLower(a.Scope), "/providers/microsoft.containerregistry/registries/")
 }
 
 // broadRoles are roles a person should look at twice before the guard
@@ -182,18 +197,32 @@ func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
 		return nil, fmt.Errorf("list role assignments of %s: %w", sp.ObjectID, err)
 	}
 	p.Scopes = scopes
+	p.Addons = addonGrants(c)
+	defs := roleDefinitions{roles: s.roles}
 	for _, a := range held {
-		if a.onRegistry() {
-			// Nodes pull images; the control plane never reads a registry.
+		registry, err := defs.pullsImages(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case registry:
+			// Nodes pull images, at whatever scope the role was given; the
+			// control plane never does.
 			p.Kubelet = append(p.Kubelet, a)
-		} else {
+		case p.addonGrant(a) != "":
+			p.Warnings = append(p.Warnings, "the service principal's "+a.describe()+" goes to the "+p.addonGrant(a)+" add-on's identity, which does that work after the update")
+		default:
 			p.ControlPlane = append(p.ControlPlane, a)
+			if wide := defs.allowsPull(ctx, a); wide {
+				p.Warnings = append(p.Warnings, "the service principal's "+a.describe()+" also lets nodes pull images from registries there; the kubelet identity gets no such role: grant it AcrPull on each registry the nodes pull from")
+			}
 		}
 		if w := a.broad(); w != "" {
 			p.Warnings = append(p.Warnings, w)
 		}
 	}
 
+	p.IdentityNeeds = controlPlaneNeeds(c)
 	uai, _ := c.Tag(IdentityTag)
 	if uai = strings.TrimSpace(uai); uai != "" {
 		// The identity the control plane moves to gets the service
@@ -203,7 +232,7 @@ func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
 			p.Blocked = blocked
 			return p, err
 		}
-	} else if c.HasCustomPrivateDNSZone() {
+	} else if len(p.IdentityNeeds) > 0 {
 		uai = s.userAssigned
 	}
 	switch {
@@ -219,10 +248,18 @@ func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
 		default:
 			return nil, fmt.Errorf("look up managed identity %s: %w", uai, err)
 		}
-	case c.HasCustomPrivateDNSZone():
-		p.Blocked = "the cluster uses the custom private DNS zone " + c.PrivateDNSZone +
-			", which a system-assigned identity cannot be granted in advance: tag the cluster " + IdentityTag +
-			"=<user-assigned identity resource ID> (with Private DNS Zone Contributor on the zone) or configure a default"
+		lacks, err := r.identityLacks(ctx, p, &defs)
+		if err != nil || len(lacks) > 0 {
+			if len(lacks) > 0 {
+				p.Blocked = "the control-plane identity " + uai + " would not be allowed " + needList(lacks) +
+					": grant it a role that allows this (or grant one to service principal " + appID + ", whose roles it gets ahead of the update), then approve again"
+			}
+			return p, err
+		}
+	case len(p.IdentityNeeds) > 0:
+		p.Blocked = "the control-plane identity must be allowed " + needList(p.IdentityNeeds) +
+			", outside the node resource group; a system-assigned identity cannot be granted that before the update, so Microsoft recommends a user-assigned one: tag the cluster " +
+			IdentityTag + "=<user-assigned identity resource ID> or configure a default"
 		return p, nil
 	}
 
@@ -231,15 +268,110 @@ func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
 		return nil, fmt.Errorf("read maintenance configurations: %w", err)
 	}
 	p.Window = MaintenanceWindowAt(configs, s.now()).Describe
-	p.Warnings = append(p.Warnings,
-		"kubelet keeps using the service principal until each node pool gets a node image upgrade (az aks nodepool upgrade --node-image-only), which reimages the nodes: plan that disruption for the window; the guard does not start it",
+	p.Needs = guardNeeds(c, p, s.nodeImages == NodeImagesEnforce)
+	missing, unchecked, err := preflight(ctx, s.permissions, p.Needs)
+	if err != nil {
+		return nil, err
+	}
+	if len(unchecked) > 0 {
+		p.Warnings = append(p.Warnings, "not checked ahead, since ARM's permissions API answers for resources and resource groups only: "+strings.Join(unchecked, ", "))
+	}
+	if len(missing) > 0 {
+		if s.modeFor(c.ID) == ModeEnforce {
+			p.Blocked = lacking(missing)
+			return p, nil
+		}
+		p.Warnings = append(p.Warnings, "in enforce mode the job would block: "+lacking(missing))
+	}
+	p.Warnings = append(p.Warnings, kubeletWarning(c, s.nodeImages),
 		"new role assignments can take up to an hour to propagate",
-		"the old service principal "+appID+" is left in place; delete it once nothing else uses it",
-	)
+		"the old service principal "+appID+" is left in place; delete it only once kubelet moved on every pool and nothing else uses it")
 	if c.Kubelet == nil {
-		p.Warnings = append(p.Warnings, "AKS creates a kubelet identity; access the nodes had through the service principal is re-granted to it only for AcrPull")
+		p.Warnings = append(p.Warnings, "AKS creates a kubelet identity; access the nodes had through the service principal is re-granted to it only for registry pulls")
 	}
 	return p, nil
+}
+
+// kubeletWarning says what happens to kubelet after the update.
+func kubeletWarning(c Cluster, mode NodeImageUpgrade) string {
+	var pools []string
+	for _, p := range c.Pools {
+		pools = append(pools, p.Name)
+	}
+	w := "kubelet keeps using the service principal until each node pool (" + strings.Join(pools, ", ") +
+		") gets a node image upgrade, which needs a newer image than it runs and reimages its nodes; "
+	if mode == NodeImagesEnforce {
+		return w + "the job runs these upgrades one pool at a time in the node OS maintenance window"
+	}
+	return w + "the job ends kubelet-pending with the commands to run (AKSGUARD_NODE_IMAGE_UPGRADE=enforce runs them)"
+}
+
+// addonGrant names the add-on whose grant a is, or "".
+func (p *Plan) addonGrant(a RoleAssignment) string {
+	for _, k := range p.addonKeys() {
+		for _, g := range p.Addons[k] {
+			if strings.EqualFold(roleGUID(g.RoleDefinitionID), roleGUID(a.RoleDefinitionID)) && strings.EqualFold(strings.TrimRight(g.Scope, "/"), strings.TrimRight(a.Scope, "/")) {
+				return k
+			}
+		}
+	}
+	return ""
+}
+
+func needList(needs []Need) string {
+	parts := make([]string, len(needs))
+	for i, n := range needs {
+		parts[i] = n.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// identityLacks returns the control-plane needs that neither the
+// user-assigned identity's own role assignments nor those it gets ahead of
+// the update allow.
+func (r *run) identityLacks(ctx context.Context, p *Plan, defs *roleDefinitions) ([]Need, error) {
+	if len(p.IdentityNeeds) == 0 {
+		return nil, nil
+	}
+	var subs []string
+	for _, n := range p.IdentityNeeds {
+		if sub := subscriptionScope(n.Scope); sub != "" && !slices.Contains(subs, sub) {
+			subs = append(subs, sub)
+		}
+	}
+	own, err := r.s.roles.AssignmentsOf(ctx, p.TargetPrincipal.ObjectID, subs)
+	switch {
+	case KindOf(err) == KindForbidden:
+		own = nil // what it holds cannot be read: only the planned grants count
+	case err != nil:
+		return nil, fmt.Errorf("list role assignments of %s: %w", p.Target.UserAssigned, err)
+	}
+	var lacks []Need
+	for _, n := range p.IdentityNeeds {
+		var missing []string
+		for _, action := range n.Actions {
+			ok, err := defs.anyAllows(ctx, slices.Concat(own, p.ControlPlane), n.Scope, action)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				missing = append(missing, action)
+			}
+		}
+		if len(missing) > 0 {
+			lacks = append(lacks, Need{Scope: n.Scope, Actions: missing, Why: n.Why})
+		}
+	}
+	return lacks, nil
+}
+
+// subscriptionScope is "/subscriptions/<id>" of a resource ID, or "".
+func subscriptionScope(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") {
+		return ""
+	}
+	return "/subscriptions/" + parts[1]
 }
 
 // identityTagSetter checks, in Azure's change history, who set the identity

@@ -67,6 +67,9 @@ type Roles interface {
 	// KindTransient with code PrincipalNotFound right after an identity
 	// was created; KindForbidden without the right to assign.
 	Assign(ctx context.Context, a RoleAssignment) error
+	// Definition returns the role definition with the given ID (a full
+	// definition ID or the role's GUID).
+	Definition(ctx context.Context, id string) (RoleDefinition, error)
 }
 
 // UpdateStatus is where a long-running identity update stands.

@@ -706,11 +706,12 @@ func TestExemptTag(t *testing.T) {
 
 func TestCustomPrivateDNSZone(t *testing.T) {
 	const uai = "/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg-identity/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-aks-cp"
+	const zone = sub + "/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.westus.azmk8s.io"
 	setZone := func(w *world) {
 		mc, _ := w.fleet.Cluster(spID)
 		mc.Properties.APIServerAccessProfile = &armcontainerservice.ManagedClusterAPIServerAccessProfile{
 			EnablePrivateCluster: to.Ptr(true),
-			PrivateDNSZone:       to.Ptr(sub + "/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.westus.azmk8s.io"),
+			PrivateDNSZone:       to.Ptr(zone),
 		}
 		w.fleet.Put(mc)
 	}
@@ -719,7 +720,7 @@ func TestCustomPrivateDNSZone(t *testing.T) {
 		setZone(w)
 		w.tag("approved", dana)
 		w.pump(t0.Add(time.Hour))
-		if j := w.job(); j.State != guard.JobBlocked || !strings.Contains(j.Outcome, "custom private DNS zone") {
+		if j := w.job(); j.State != guard.JobBlocked || !strings.Contains(j.Outcome, "private DNS zone") || !strings.Contains(j.Outcome, "user-assigned") {
 			t.Errorf("job = %s %q", j.State, j.Outcome)
 		}
 		if n := w.fleet.Calls("BeginCreateOrUpdate"); n != 0 {
@@ -729,6 +730,9 @@ func TestCustomPrivateDNSZone(t *testing.T) {
 	t.Run("configured identity: roles first, then the update", func(t *testing.T) {
 		w := remediationWorld(t, enforce, func(c *guard.Config) { c.UserAssignedIdentity = uai })
 		w.graph.AddManagedIdentity(uai, guard.Principal{AppID: "aaaa1111-2222-3333-4444-555566667777", ObjectID: "bbbb1111-2222-3333-4444-555566667777"})
+		// Microsoft's docs: the identity manages the zone.
+		w.rbac.Add(guard.RoleAssignment{Scope: zone, RoleDefinitionID: "/providers/Microsoft.Authorization/roleDefinitions/b12aa53e-6015-4669-85d0-8515ebb3ae7f",
+			PrincipalID: "bbbb1111-2222-3333-4444-555566667777", PrincipalType: "ServicePrincipal"})
 		setZone(w)
 		w.tag("approved", dana)
 		w.pump(w.clock())

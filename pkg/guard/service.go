@@ -42,6 +42,9 @@ type Config struct {
 	Alerts    Alerts
 	Directory Directory
 	Roles     Roles
+	// Permissions says what the guard's own identity may do, for the
+	// pre-flight before any change.
+	Permissions Permissions
 	// History is Azure's change history, which says who set a tag.
 	History ChangeHistory
 	// Now is the clock; time.Now when nil.
@@ -96,6 +99,7 @@ type Service struct {
 	queue         Queue
 	alerts        Alerts
 	directory     Directory
+	permissions   Permissions
 	roles         Roles
 	history       ChangeHistory
 	now           func() time.Time
@@ -120,7 +124,7 @@ func New(cfg Config) (*Service, error) {
 	var missing []string
 	for name, ok := range map[string]bool{
 		"Clusters": cfg.Clusters != nil, "Store": cfg.Store != nil, "Queue": cfg.Queue != nil,
-		"Alerts": cfg.Alerts != nil, "Directory": cfg.Directory != nil, "Roles": cfg.Roles != nil,
+		"Alerts": cfg.Alerts != nil, "Directory": cfg.Directory != nil, "Roles": cfg.Roles != nil, "Permissions": cfg.Permissions != nil,
 		"History": cfg.History != nil,
 	} {
 		if !ok {
@@ -133,7 +137,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		clusters: cfg.Clusters, store: cfg.Store, queue: cfg.Queue, alerts: cfg.Alerts,
-		directory: cfg.Directory, roles: cfg.Roles, history: cfg.History,
+		directory: cfg.Directory, roles: cfg.Roles, history: cfg.History, permissions: cfg.Permissions,
 		now: cfg.Now, debounce: cfg.Debounce, parkBase: cfg.ParkBase, parkMax: cfg.ParkMax,
 		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
 		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),

@@ -26,14 +26,36 @@ func (r *run) regrant(ctx context.Context, j Job, now time.Time) move {
 	case c.Kubelet == nil && len(p.Kubelet) > 0:
 		return r.failure(j, "re-grant AcrPull", Errorf(KindTransient, "the cluster has no kubelet identity yet"), now)
 	}
-	made, err := r.grant(ctx, j, p.ControlPlane, controlPlane)
-	if err == nil && len(p.Kubelet) > 0 {
-		var more []string
-		more, err = r.grant(ctx, j, p.Kubelet, c.Kubelet.ObjectID)
+	// Each set goes to its principal: the control plane's, the kubelet
+	// identity's, each add-on's own (which AKS creates with the update).
+	type set struct {
+		what      string
+		as        []RoleAssignment
+		principal string
+	}
+	sets := []set{{"control plane", p.ControlPlane, controlPlane}}
+	if c.Kubelet != nil {
+		sets = append(sets, set{"kubelet", p.Kubelet, c.Kubelet.ObjectID})
+	}
+	for _, key := range p.addonKeys() {
+		a, ok := c.Addon(key)
+		switch {
+		case !ok || !a.Enabled:
+			continue // turned off since the plan: nothing to grant
+		case a.Identity == nil || a.Identity.ObjectID == "":
+			return r.failure(j, "grant the "+key+" add-on its roles", Errorf(KindTransient, "the add-on has no identity yet"), now)
+		}
+		sets = append(sets, set{"add-on " + key, p.Addons[key], a.Identity.ObjectID})
+	}
+	var made []string
+	count := 0
+	for _, st := range sets {
+		more, err := r.grant(ctx, j, st.as, st.principal)
 		made = append(made, more...)
+		if err != nil {
+			return withGranted(r.failure(j, "grant the "+st.what+" identity its roles", err, now), made)
+		}
+		count += len(st.as)
 	}
-	if err != nil {
-		return withGranted(r.failure(j, "re-grant roles", err, now), made)
-	}
-	return withGranted(move{state: JobVerifying, outcome: fmt.Sprintf("re-granted %d role assignment(s); verifying", len(p.ControlPlane)+len(p.Kubelet))}, made)
+	return withGranted(move{state: JobVerifying, outcome: fmt.Sprintf("granted %d role assignment(s) to the new identities; verifying", count)}, made)
 }

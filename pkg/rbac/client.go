@@ -41,13 +41,42 @@ type roleAssignmentsAPI interface {
 
 var _ roleAssignmentsAPI = (*armauthorization.RoleAssignmentsClient)(nil)
 
-// Client reads and creates role assignments in ARM. It keeps one SDK client
-// per subscription, created on first use, and is safe for concurrent use.
-type Client struct {
-	apis azclient.PerSubscription[roleAssignmentsAPI]
+// roleDefinitionsAPI is the part of armauthorization.RoleDefinitionsClient
+// that Client uses; its method copies the SDK's signature exactly.
+type roleDefinitionsAPI interface {
+	GetByID(ctx context.Context, roleID string, options *armauthorization.RoleDefinitionsClientGetByIDOptions) (armauthorization.RoleDefinitionsClientGetByIDResponse, error)
 }
 
-var _ guard.Roles = (*Client)(nil)
+var _ roleDefinitionsAPI = (*armauthorization.RoleDefinitionsClient)(nil)
+
+// permissionsAPI is the part of armauthorization.PermissionsClient that
+// Client uses; its methods copy the SDK's signatures exactly.
+type permissionsAPI interface {
+	NewListForResourcePager(resourceGroupName string, resourceProviderNamespace string, parentResourcePath string, resourceType string, resourceName string, options *armauthorization.PermissionsClientListForResourceOptions) *runtime.Pager[armauthorization.PermissionsClientListForResourceResponse]
+	NewListForResourceGroupPager(resourceGroupName string, options *armauthorization.PermissionsClientListForResourceGroupOptions) *runtime.Pager[armauthorization.PermissionsClientListForResourceGroupResponse]
+}
+
+var _ permissionsAPI = (*armauthorization.PermissionsClient)(nil)
+
+// sdk holds the SDK clients of one subscription.
+type sdk struct {
+	assignments roleAssignmentsAPI
+	definitions roleDefinitionsAPI
+	permissions permissionsAPI
+}
+
+// Client reads and creates role assignments in ARM, reads role
+// definitions, and asks ARM what the guard's own identity may do. It keeps
+// one set of SDK clients per subscription, created on first use, and is
+// safe for concurrent use.
+type Client struct {
+	apis azclient.PerSubscription[sdk]
+}
+
+var (
+	_ guard.Roles       = (*Client)(nil)
+	_ guard.Permissions = (*Client)(nil)
+)
 
 // New returns a Client that authenticates with cred. opts may be nil; tests
 // and the demo pass options whose Transport is an SDK fake (see
@@ -60,8 +89,20 @@ func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
 		o = *opts
 	}
 	o.Retry = azclient.Retry(o.Retry)
-	return &Client{apis: azclient.PerSubscription[roleAssignmentsAPI]{New: func(subscription string) (roleAssignmentsAPI, error) {
-		return armauthorization.NewRoleAssignmentsClient(subscription, cred, &o)
+	return &Client{apis: azclient.PerSubscription[sdk]{New: func(subscription string) (sdk, error) {
+		ra, err := armauthorization.NewRoleAssignmentsClient(subscription, cred, &o)
+		if err != nil {
+			return sdk{}, err
+		}
+		rd, err := armauthorization.NewRoleDefinitionsClient(cred, &o)
+		if err != nil {
+			return sdk{}, err
+		}
+		pc, err := armauthorization.NewPermissionsClient(subscription, cred, &o)
+		if err != nil {
+			return sdk{}, err
+		}
+		return sdk{assignments: ra, definitions: rd, permissions: pc}, nil
 	}}}
 }
 
@@ -70,7 +111,8 @@ func New(cred azcore.TokenCredential, opts *arm.ClientOptions) *Client {
 // subscription "": the operations Client uses take the scope in the path
 // and never read the client's subscription.
 func (c *Client) api(subscription string) (roleAssignmentsAPI, error) {
-	return c.apis.Get(subscription)
+	s, err := c.apis.Get(subscription)
+	return s.assignments, err
 }
 
 // AssignmentsOf lists, for each scope, the role assignments held directly by

@@ -233,7 +233,8 @@ func (r *runner) guard() (*guard.Service, error) {
 	r.store = store
 	faults := r.az.Faults
 	cfg.Clusters, cfg.Store, cfg.Queue, cfg.Alerts = r.az.Fleet.Client(), faults.Store(store), faults.Queue(r.queue), faults.Alerts(r.alerts)
-	cfg.Directory, cfg.Roles, cfg.History = r.az.Graph.Client(), r.az.RBAC.Client(), r.az.Fleet.ResourceGraph()
+	roles := r.az.RBAC.Client()
+	cfg.Directory, cfg.Roles, cfg.Permissions, cfg.History = r.az.Graph.Client(), roles, roles, r.az.Fleet.ResourceGraph()
 	cfg.Now, cfg.PollWait, cfg.Log = r.az.Clock.Now, time.Millisecond, r.o.Log
 	return guard.New(cfg)
 }

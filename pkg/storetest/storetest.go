@@ -165,6 +165,8 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 			ControlPlane:     []guard.RoleAssignment{fullAssignment("b24988ac-6180-42a0-ab88-20f7382dd24c")},
 			Kubelet:          []guard.RoleAssignment{fullAssignment(guard.AcrPullRoleID)},
 			Addons:           map[string][]guard.RoleAssignment{"omsagent": {fullAssignment("3913510d-42f4-4e42-8a64-420c390055eb")}},
+			Needs:            []guard.Need{{Scope: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v/subnets/s", Actions: []string{"Microsoft.Network/virtualNetworks/subnets/join/action"}, Why: "linked authorization"}},
+			IdentityNeeds:    []guard.Need{{Scope: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-net", Actions: []string{"Microsoft.Network/routeTables/write"}, Why: "kubenet"}},
 			Scopes:           []string{"/subscriptions/00000000-0000-0000-0000-000000000000"},
 			Window:           "weekly on Friday 09:00–13:00 UTC (default)",
 			ClusterETag:      "eTag-1",
