@@ -181,8 +181,10 @@ func message(resp *http.Response) string {
 		m = e.OData.Message.Value
 	}
 	m = strings.Join(strings.Fields(m), " ")
-	if len(m) > 300 {
-		m = m[:300] + "…"
+	// Authorization messages name the missing action and scope near their
+	// end: keep those, bound the rest.
+	if len(m) > 1000 {
+		m = m[:1000] + "…"
 	}
 	return m
 }

@@ -58,8 +58,15 @@ func allows(sets []PermissionSet, action string) bool {
 }
 
 // actionMatches matches an action against a pattern in which * stands for
-// any run of characters, case-insensitively, as ARM does.
+// any run of characters, case-insensitively, as ARM does. A "/*/" also
+// matches a single "/": Managed Identity Operator's
+// "userAssignedIdentities/*/assign/action" allows
+// "userAssignedIdentities/assign/action".
 func actionMatches(pattern, action string) bool {
+	return globMatches(pattern, action) || (strings.Contains(pattern, "/*/") && globMatches(strings.ReplaceAll(pattern, "/*/", "/"), action))
+}
+
+func globMatches(pattern, action string) bool {
 	p, a := strings.ToLower(pattern), strings.ToLower(action)
 	parts := strings.Split(p, "*")
 	if len(parts) == 1 {
@@ -105,7 +112,6 @@ const (
 	actWorkspaceKeys  = "Microsoft.OperationalInsights/workspaces/sharedkeys/read"
 	actIdentityAssign = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
 	actDNSZoneWrite   = "Microsoft.Network/privateDnsZones/write"
-	actRouteTables    = "Microsoft.Network/routeTables/write"
 )
 
 // guardNeeds are what the guard's identity must be allowed for the job:
@@ -177,11 +183,6 @@ func controlPlaneNeeds(c Cluster) []Need {
 	}
 	for _, pool := range c.Pools {
 		add(pool.VnetSubnetID, "pool "+pool.Name+"'s subnet", actSubnetRead, actSubnetJoin)
-		if strings.EqualFold(c.NetworkPlugin, "kubenet") && pool.VnetSubnetID != "" {
-			// kubenet routes pod traffic through the subnet's route
-			// table, which usually sits in the network's resource group.
-			add(resourceGroupOf(pool.VnetSubnetID), "kubenet's route table for pool "+pool.Name+"'s subnet", actRouteTables)
-		}
 	}
 	for _, ip := range c.OutboundIPs {
 		add(ip, "the load balancer's outbound IP", actPublicIPRead, actPublicIPJoin)

@@ -289,6 +289,11 @@ func (r *run) plan(ctx context.Context, c Cluster) (*Plan, error) {
 	if c.Kubelet == nil {
 		p.Warnings = append(p.Warnings, "AKS creates a kubelet identity; access the nodes had through the service principal is re-granted to it only for registry pulls")
 	}
+	if strings.EqualFold(c.NetworkPlugin, "kubenet") && len(p.IdentityNeeds) > 0 {
+		// Which route table the subnet uses shows only in the network,
+		// which the guard does not read.
+		p.Warnings = append(p.Warnings, "kubenet on a subnet of your own: the control-plane identity also needs to write the subnet's route table (Microsoft.Network/routeTables/*); make sure it may")
+	}
 	return p, nil
 }
 

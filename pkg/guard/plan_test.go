@@ -38,3 +38,28 @@ func TestBroadGrantWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestActionMatches holds ARM's wildcard rules for role actions.
+func TestActionMatches(t *testing.T) {
+	for _, tt := range []struct {
+		pattern, action string
+		want            bool
+	}{
+		{"*", "Microsoft.Network/virtualNetworks/subnets/join/action", true},
+		{"Microsoft.Network/*", "microsoft.network/virtualNetworks/subnets/join/action", true},
+		{"*/read", "Microsoft.Network/virtualNetworks/subnets/read", true},
+		{"*/read", "Microsoft.Network/virtualNetworks/subnets/join/action", false},
+		{"Microsoft.Authorization/*/Write", "Microsoft.Authorization/roleAssignments/write", true},
+		{"Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action", "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action", true},
+		{"Microsoft.ContainerService/managedClusters/read", "Microsoft.ContainerService/managedClusters/write", false},
+		{"Microsoft.Compute/*", "Microsoft.ComputeX/diskEncryptionSets/read", false},
+	} {
+		if got := actionMatches(tt.pattern, tt.action); got != tt.want {
+			t.Errorf("actionMatches(%q, %q) = %v, want %v", tt.pattern, tt.action, got, tt.want)
+		}
+	}
+	contributor := []PermissionSet{{Actions: []string{"*"}, NotActions: []string{"Microsoft.Authorization/*/Write"}}}
+	if allows(contributor, "Microsoft.Authorization/roleAssignments/write") || !allows(contributor, "Microsoft.Network/virtualNetworks/subnets/join/action") {
+		t.Error("allows(Contributor) does not honour its not-actions")
+	}
+}
