@@ -82,7 +82,9 @@ type Config struct {
 	// Default 20s.
 	PollWait time.Duration
 	// Propagation is how long to wait after granting roles to a new
-	// identity before the update uses them. Default 2m.
+	// identity before the update uses them. Default 10m: Microsoft says
+	// role assignments can take up to an hour to reach every replica;
+	// most take minutes, and a refused call is retried.
 	Propagation time.Duration
 	// NodeImages says whether jobs run the node image upgrades that move
 	// kubelet to its identity. Default NodeImagesSkip.
@@ -165,7 +167,7 @@ func New(cfg Config) (*Service, error) {
 	s.parkBase = positive(s.parkBase, 15*time.Minute)
 	s.parkMax = positive(s.parkMax, 12*time.Hour)
 	s.pollWait = positive(s.pollWait, 20*time.Second)
-	s.propagation = positive(s.propagation, 2*time.Minute)
+	s.propagation = positive(s.propagation, 10*time.Minute)
 	if s.maxUpdating <= 0 {
 		s.maxUpdating = 3
 	}

@@ -36,6 +36,8 @@ const (
 	MaxUpdating  = "AKSGUARD_MAX_UPDATING"
 	UserAssigned = "AKSGUARD_USER_ASSIGNED_IDENTITY"
 	RoleScopes   = "AKSGUARD_ROLE_SCOPES"
+	NodeImages   = "AKSGUARD_NODE_IMAGE_UPGRADE"
+	Propagation  = "AKSGUARD_ROLE_PROPAGATION"
 	LogLevel     = "AKSGUARD_LOG_LEVEL"
 	SiteName     = "WEBSITE_SITE_NAME"
 	Identity     = "IDENTITY_ENDPOINT"
@@ -73,7 +75,9 @@ var All = []Setting{
 	{EnforceIn, false, false, true, "comma-separated subscriptions or resource groups (/subscriptions/<id>[/resourceGroups/<name>]) where enforce applies; elsewhere jobs run dry; empty means everywhere"},
 	{Approvers, false, false, true, "comma-separated principals whose approvals count: object ids, user principal names or application ids; empty allows anyone who may tag the cluster"},
 	{MaxUpdating, false, false, true, "how many clusters may be updated at once; default 3"},
-	{UserAssigned, false, false, true, "resource ID of the user-assigned identity for clusters with a custom private DNS zone that name none with the aksguard-identity tag"},
+	{UserAssigned, false, false, true, "resource ID of the user-assigned identity for clusters that need one (a custom private DNS zone, a network or other resources outside the node resource group) and name none with the aksguard-identity tag"},
+	{NodeImages, false, false, true, "skip (default: jobs end kubelet-pending with the commands to run) or enforce (jobs upgrade each pool's node image, one at a time, in the node OS maintenance window, so kubelet moves to its identity)"},
+	{Propagation, false, false, true, "how long after granting roles to a user-assigned identity the update waits for them to propagate; default 10m (Microsoft: up to 60 minutes)"},
 	{RoleScopes, false, false, true, "comma-separated extra subscriptions (/subscriptions/<id>) or management groups where a service principal's role assignments are looked up, besides the cluster's own"},
 	{LogLevel, false, false, false, "debug, info (default), warn or error"},
 }
@@ -147,6 +151,18 @@ func Guard(getenv func(string) string, cfg *guard.Config) []string {
 			bad(MaxUpdating, v, "a positive number")
 		}
 		cfg.MaxUpdating = n
+	}
+	switch cfg.NodeImages = guard.NodeImageUpgrade(strings.TrimSpace(getenv(NodeImages))); cfg.NodeImages {
+	case "", guard.NodeImagesSkip, guard.NodeImagesEnforce:
+	default:
+		bad(NodeImages, string(cfg.NodeImages), "skip or enforce")
+	}
+	if v := getenv(Propagation); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			bad(Propagation, v, "a positive duration such as 10m")
+		}
+		cfg.Propagation = d
 	}
 	cfg.UserAssignedIdentity = strings.TrimSpace(getenv(UserAssigned))
 	if v := cfg.UserAssignedIdentity; v != "" && armid.CheckUserAssignedIdentity(v) != nil {
