@@ -77,8 +77,8 @@ func (f *Fleet) SetClientIDUntilKubelet(on bool) {
 	f.clientIDUntilKubelet = on
 }
 
-// NodeImageUpgrades returns how many node image upgrades the fleet
-// finished for cluster id.
+// NodeImageUpgrades returns how many node image upgrades the guard ran to
+// the end on cluster id (not those run by hand).
 func (f *Fleet) NodeImageUpgrades(id guard.ClusterID) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -218,6 +218,8 @@ type nodeImageOp struct {
 	polls   int
 	done    bool
 	fail    *failure
+	// by is who ran it by hand; the zero Caller for the guard's.
+	by *Caller
 }
 
 // fakeGetUpgradeProfile serves AgentPoolsClient.GetUpgradeProfile.
@@ -361,8 +363,13 @@ func (f *Fleet) finishNodeImage(op *nodeImageOp) {
 	f.settleClientID(op.cluster, &cur, &next)
 	next.ETag = f.nextETag(deref(cur.ETag))
 	f.clusters[key(op.cluster)] = next
-	f.nodeImageUpgrades[key(op.cluster)]++
-	f.history.add(f.now(), op.cluster, ChangeUpdate, f.self, Write{Operation: "Microsoft.ContainerService/managedClusters/agentPools/upgradeNodeImageVersion/action"}, diff(cur, next))
+	by := f.self
+	if op.by != nil {
+		by = *op.by
+	} else {
+		f.nodeImageUpgrades[key(op.cluster)]++
+	}
+	f.history.add(f.now(), op.cluster, ChangeUpdate, by, Write{Operation: "Microsoft.ContainerService/managedClusters/agentPools/upgradeNodeImageVersion/action"}, diff(cur, next))
 }
 
 // poolOf parses …/managedClusters/<name>/agentPools/<pool>/upgradeNodeImageVersion.
@@ -378,4 +385,42 @@ func poolOf(path string) (guard.ClusterID, string, error) {
 	}
 	rest := strings.Split(path[i+len("/agentpools/"):], "/")
 	return id, rest[0], nil
+}
+
+// MigrateAs moves cluster id to a system-assigned identity as a person
+// running az aks update --enable-managed-identity does: the same update
+// the fleet applies to the guard's PUT, done at once, recorded in the
+// change history as by. It returns the change's correlation id, or "" when
+// there is no such cluster or AKS would refuse the update.
+func (f *Fleet) MigrateAs(id guard.ClusterID, by Caller) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, ok := f.clusters[key(id)]
+	if !ok {
+		return ""
+	}
+	body := cloneJSON(cur)
+	body.Identity = &armcontainerservice.ManagedClusterIdentity{Type: to.Ptr(armcontainerservice.ResourceIdentityTypeSystemAssigned)}
+	after, code := f.migrate(id, cur, body)
+	if code != "" {
+		return ""
+	}
+	f.clusters[key(id)] = after
+	return f.history.add(f.now(), id, ChangeUpdate, by, Write{}, diff(cur, after))
+}
+
+// UpgradeNodeImageAs upgrades the node image of pool of cluster id at
+// once, as a person running az aks nodepool upgrade --node-image-only
+// does, and records it as by. It returns false when there is no such pool.
+func (f *Fleet) UpgradeNodeImageAs(id guard.ClusterID, pool string, by Caller) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.pool(id, pool); !ok {
+		return false
+	}
+	f.updates.next++
+	op := &nodeImageOp{id: nodeImageFakePrefix + strconv.FormatUint(f.updates.next, 10), cluster: id, pool: pool, by: &by}
+	f.nodeImageOps[op.id] = op
+	f.finishNodeImage(op)
+	return true
 }

@@ -45,9 +45,8 @@ func kubeletWorld(t *testing.T, clientIDUntilKubelet bool, opts ...func(*guard.C
 // delivers the agent-pool event ARM sends for it.
 func (w *world) upgradeByHand(pool string) {
 	w.t.Helper()
-	st, err := w.fleet.Client().StartNodeImageUpgrade(w.t.Context(), id(w.t, spID), pool, time.Minute)
-	if err != nil || !st.Done {
-		w.t.Fatalf("node image upgrade of %s = %+v, %v", pool, st, err)
+	if !w.fleet.UpgradeNodeImageAs(id(w.t, spID), pool, caller(dana)) {
+		w.t.Fatalf("no pool %s", pool)
 	}
 	ev := write(w.t, spID, "upgrade-"+pool+"-"+w.clock().Format("150405"), w.clock())
 	ev.Operation = opPoolWrite

@@ -27,6 +27,11 @@ type ClusterExpect struct {
 	Puts       *int    `json:"puts,omitempty"`
 	// Grants is how many role assignments the guard made for the cluster.
 	Grants *int `json:"grants,omitempty"`
+	// NodeImageUpgrades is how many node image upgrades the guard ran.
+	NodeImageUpgrades *int `json:"nodeImageUpgrades,omitempty"`
+	// KubeletOnServicePrincipal lists the pools whose kubelet still uses
+	// the service principal.
+	KubeletOnServicePrincipal *[]string `json:"kubeletOnServicePrincipal,omitempty"`
 }
 
 // TotalsExpect holds the totals to compare; Alerts compares the count of
@@ -78,6 +83,11 @@ func (sc *Scenario) Check(res *Result) []string {
 		}
 		wantN(p+"puts", c.Puts, e.Puts)
 		wantN(p+"grants", len(c.Grants), e.Grants)
+		wantN(p+"nodeImageUpgrades", c.NodeImageUpgrades, e.NodeImageUpgrades)
+		if e.KubeletOnServicePrincipal != nil {
+			got, w := strings.Join(c.KubeletOnServicePrincipal, ","), strings.Join(*e.KubeletOnServicePrincipal, ",")
+			want(p+"kubeletOnServicePrincipal", got, &w)
+		}
 	}
 	if t := sc.Expect.Totals; t != nil {
 		wantN("totals: puts", res.Totals.Puts, t.Puts)

@@ -41,6 +41,11 @@ type ClusterResult struct {
 	// Puts counts identity updates AKS accepted.
 	Puts   int     `json:"puts"`
 	Grants []Grant `json:"grants"`
+	// NodeImageUpgrades counts the node image upgrades the guard ran.
+	NodeImageUpgrades int `json:"nodeImageUpgrades"`
+	// KubeletOnServicePrincipal are the pools whose kubelet still uses the
+	// service principal, as AKS knows (no API shows it).
+	KubeletOnServicePrincipal []string `json:"kubeletOnServicePrincipal,omitempty"`
 	// Outcome is the job's outcome in words.
 	Outcome string `json:"outcome,omitempty"`
 }
@@ -128,7 +133,7 @@ func (r *runner) results(ctx context.Context) (*Result, error) {
 	}
 	for _, c := range r.clusters {
 		cr := ClusterResult{Name: c.name, ClusterID: c.id.String(), Finding: "none", Job: "none", Puts: f.Accepted(c.id.String()),
-			Grants: grants[strings.ToLower(c.name)]}
+			Grants: grants[strings.ToLower(c.name)], NodeImageUpgrades: f.NodeImageUpgrades(c.id), KubeletOnServicePrincipal: f.KubeletOnServicePrincipal(c.id)}
 		if cr.Grants == nil {
 			cr.Grants = []Grant{}
 		}
@@ -299,9 +304,10 @@ func (t *Text) Result(res *Result) {
 	defer t.mu.Unlock()
 	fmt.Fprintln(t.w, "\nClusters")
 	tw := tabwriter.NewWriter(t.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  CLUSTER\tVERDICT\tFINDING\tJOB\tAPPROVAL\tPUTS\tGRANTS\tOUTCOME")
+	fmt.Fprintln(tw, "  CLUSTER\tVERDICT\tFINDING\tJOB\tAPPROVAL\tPUTS\tGRANTS\tKUBELET ON SP\tOUTCOME")
 	for _, c := range res.Clusters {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", c.Name, cmp.Or(c.Verdict, "-"), c.Finding, c.Job, cmp.Or(c.Approval, "-"), c.Puts, len(c.Grants), c.Outcome)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.Name, cmp.Or(c.Verdict, "-"), c.Finding, c.Job, cmp.Or(c.Approval, "-"), c.Puts, len(c.Grants),
+			cmp.Or(strings.Join(c.KubeletOnServicePrincipal, ","), "-"), c.Outcome)
 	}
 	tw.Flush()
 	for _, name := range t.Trails {

@@ -149,6 +149,8 @@ func (r *runner) build() error {
 	if n := r.sc.Azure.UpdatePolls; n != nil {
 		f.SetUpdatePolls(*n)
 	}
+	f.SetClientIDUntilKubelet(r.sc.Azure.ClientIDUntilKubelet)
+	f.SetKubeletAtUpdate(r.sc.Azure.KubeletAtUpdate)
 	self := azurefake.Caller{ChangedBy: "aksguard", Type: azurefake.CallerManagedIdentity}
 	if id := r.sc.Settings[settings.ClientID]; id != "" {
 		self.ChangedBy = id
@@ -182,12 +184,29 @@ func (r *runner) build() error {
 	for _, sp := range r.sc.ServicePrincipals {
 		r.az.Graph.Add(guard.Principal{AppID: sp.AppID, ObjectID: sp.ObjectID, DisplayName: sp.DisplayName})
 	}
-	for i, a := range r.sc.RoleAssignments {
+	for _, mi := range r.sc.ManagedIdentities {
+		r.az.Graph.AddManagedIdentity(mi.ResourceID, guard.Principal{ObjectID: mi.ObjectID, AppID: mi.AppID})
+	}
+	for _, d := range r.sc.RoleDefinitions {
+		r.az.RBAC.AddRoleDefinition(guard.RoleDefinition{ID: d.ID, Name: d.Name, Permissions: []guard.PermissionSet{{Actions: d.Actions, NotActions: d.NotActions}}})
+	}
+	guardID := r.sc.Settings[settings.PrincipalID]
+	r.az.RBAC.SetGuard(guardID)
+	grants := slices.Clone(r.sc.RoleAssignments)
+	for _, g := range r.sc.GuardRoles {
+		grants = append(grants, RoleAssignment{PrincipalID: guardID, Role: g.Role, Scope: g.Scope})
+	}
+	for i, a := range grants {
 		def, err := roleDefinition(a.Role, a.Scope)
 		if err != nil {
 			return fmt.Errorf("roleAssignments[%d]: %w", i, err)
 		}
 		r.az.RBAC.Add(guard.RoleAssignment{Scope: a.Scope, RoleDefinitionID: def, PrincipalID: a.PrincipalID, PrincipalType: "ServicePrincipal"})
+	}
+	for name, pools := range r.sc.LatestNodeImages {
+		for pool, version := range pools {
+			f.SetLatestNodeImage(r.byName[strings.ToLower(name)].id, pool, version)
+		}
 	}
 	f.BeforePut(r.beforeThePut)
 	for i, s := range r.sc.Steps {
@@ -358,6 +377,19 @@ func (r *runner) apply(i int) error {
 		}
 	case doPoolWrite:
 		ev.operation, ev.resource = opPoolWrite, id+"/agentPools/"+s.Pool
+	case doNodeImage:
+		// az aks nodepool upgrade --node-image-only, by a person.
+		if !f.UpgradeNodeImageAs(c.id, s.Pool, caller) {
+			return fmt.Errorf("steps[%d]: %s: cluster %s has no pool %s", i, s.Do, s.Cluster, s.Pool)
+		}
+		ev.operation, ev.resource = opPoolWrite, id+"/agentPools/"+s.Pool
+	case doMigrate:
+		// az aks update --enable-managed-identity, by a person: the same
+		// update the guard's PUT makes.
+		ev.correlation = f.MigrateAs(c.id, caller)
+		if ev.correlation == "" {
+			return fmt.Errorf("steps[%d]: %s: cluster %s cannot be migrated", i, s.Do, s.Cluster)
+		}
 	default:
 		mc, ok := f.Cluster(id)
 		if !ok {
@@ -372,13 +404,6 @@ func (r *runner) apply(i int) error {
 			if s.Via != viaCluster {
 				w.Operation, ev.operation, ev.resource = opTagsWrite, opTagsWrite, id+tagsSuffix
 			}
-		case doMigrate:
-			// az aks update --enable-managed-identity, by a person.
-			mc.Identity = &armcontainerservice.ManagedClusterIdentity{
-				Type:        to.Ptr(armcontainerservice.ResourceIdentityTypeSystemAssigned),
-				PrincipalID: to.Ptr(azurefake.SystemAssignedPrincipal(c.id)),
-			}
-			mc.Properties.ServicePrincipalProfile = &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: to.Ptr("msi")}
 		}
 		ev.correlation = f.PutAs(mc, caller, w)
 	}

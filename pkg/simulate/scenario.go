@@ -41,6 +41,18 @@ type Scenario struct {
 	MaintenanceConfigurations map[string][]json.RawMessage `json:"maintenanceConfigurations,omitempty"`
 	RoleAssignments           []RoleAssignment             `json:"roleAssignments,omitempty"`
 	ServicePrincipals         []ServicePrincipal           `json:"servicePrincipals,omitempty"`
+	// ManagedIdentities are user-assigned identities in Entra ID, for
+	// clusters that move to one.
+	ManagedIdentities []ManagedIdentity `json:"managedIdentities,omitempty"`
+	// RoleDefinitions are custom roles, besides the built-in ones.
+	RoleDefinitions []RoleDefinition `json:"roleDefinitions,omitempty"`
+	// GuardRoles are the guard's own role assignments; without any, the
+	// guard may do anything.
+	GuardRoles []GuardRole `json:"guardRoles,omitempty"`
+	// LatestNodeImages is the newest node image AKS offers each pool, by
+	// cluster name, then pool name; a pool's own version means none newer.
+	// Unlisted pools have one newer than they run.
+	LatestNodeImages map[string]map[string]string `json:"latestNodeImages,omitempty"`
 	// Azure chooses how the simulator behaves where Microsoft's docs are
 	// silent.
 	Azure Azure `json:"azure,omitempty"`
@@ -77,6 +89,28 @@ type RoleAssignment struct {
 	Scope string `json:"scope"`
 }
 
+// ManagedIdentity is a user-assigned managed identity's service principal.
+type ManagedIdentity struct {
+	ResourceID string `json:"resourceId"`
+	ObjectID   string `json:"objectId"`
+	AppID      string `json:"appId,omitempty"`
+}
+
+// RoleDefinition is a custom role.
+type RoleDefinition struct {
+	// ID is the role's GUID or definition ID.
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Actions    []string `json:"actions"`
+	NotActions []string `json:"notActions,omitempty"`
+}
+
+// GuardRole is a role assignment of the guard's own identity.
+type GuardRole struct {
+	Role  string `json:"role"`
+	Scope string `json:"scope"`
+}
+
 // ServicePrincipal is an application's service principal in Entra ID.
 type ServicePrincipal struct {
 	AppID       string `json:"appId"`
@@ -93,6 +127,14 @@ type Azure struct {
 	TagWritesKeepETag bool `json:"tagWritesKeepETag,omitempty"`
 	// UpdatePolls is how many polls an identity update takes; default 2.
 	UpdatePolls *int `json:"updatePolls,omitempty"`
+	// ClientIDUntilKubelet: servicePrincipalProfile.clientId keeps the
+	// service principal's application id after the update until kubelet
+	// moved on every pool; by default it reads msi at once.
+	ClientIDUntilKubelet bool `json:"clientIdUntilKubelet,omitempty"`
+	// KubeletAtUpdate: the update reimages every pool, so kubelet moves
+	// with the control plane, as one page of Microsoft's docs says; by
+	// default each pool's kubelet moves with its node image upgrade.
+	KubeletAtUpdate bool `json:"kubeletAtUpdate,omitempty"`
 }
 
 // Step is one thing that happens at a time.
@@ -117,7 +159,7 @@ type Step struct {
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
 	Via   string `json:"via,omitempty"`
-	// Pool names the agent pool of pool-write.
+	// Pool names the agent pool of pool-write and upgrade-node-image.
 	Pool string `json:"pool,omitempty"`
 	// Step is the index of the step whose events redeliver sends again.
 	Step *int `json:"step,omitempty"`
@@ -149,13 +191,14 @@ const (
 	doRedeliver  = "redeliver"
 	doRawEvent   = "raw-event"
 	doFault      = "fault"
+	doNodeImage  = "upgrade-node-image"
 	beforePut    = "before-put"
 	viaTagsAPI   = "tags-api"
 	viaCluster   = "cluster-write"
 	defaultStart = "2026-11-27T09:00:00Z"
 )
 
-var actions = []string{doCreate, doWrite, doPoolWrite, doSetTag, doRemoveTag, doMigrate, doDelete, doRedeliver, doRawEvent, doFault}
+var actions = []string{doCreate, doWrite, doPoolWrite, doSetTag, doRemoveTag, doMigrate, doNodeImage, doDelete, doRedeliver, doRawEvent, doFault}
 
 // Duration is a JSON duration: Go's ("90s", "1h30m") or whole days ("2d").
 type Duration time.Duration
@@ -302,6 +345,24 @@ func (sc *Scenario) check() error {
 			return fmt.Errorf("servicePrincipals[%d]: appId and objectId must be GUIDs", i)
 		}
 	}
+	for i, mi := range sc.ManagedIdentities {
+		if armid.CheckUserAssignedIdentity(mi.ResourceID) != nil || !armid.IsGUID(mi.ObjectID) {
+			return fmt.Errorf("managedIdentities[%d]: want a user-assigned identity's resourceId and a GUID objectId", i)
+		}
+	}
+	for i, d := range sc.RoleDefinitions {
+		if !armid.IsGUID(d.ID[strings.LastIndex(d.ID, "/")+1:]) || len(d.Actions) == 0 {
+			return fmt.Errorf("roleDefinitions[%d]: want an id (a GUID or definition ID) and actions", i)
+		}
+	}
+	for i, g := range sc.GuardRoles {
+		if _, err := rbac.CleanScope(g.Scope); err != nil {
+			return fmt.Errorf("guardRoles[%d]: scope: %v", i, err)
+		}
+		if _, err := roleDefinition(g.Role, g.Scope); err != nil {
+			return fmt.Errorf("guardRoles[%d]: %v", i, err)
+		}
+	}
 	clusters, err := sc.clusters()
 	if err != nil {
 		return err
@@ -313,6 +374,11 @@ func (sc *Scenario) check() error {
 	for name := range sc.MaintenanceConfigurations {
 		if !known[strings.ToLower(name)] {
 			return fmt.Errorf("maintenanceConfigurations: no cluster named %q in the fleet", name)
+		}
+	}
+	for name := range sc.LatestNodeImages {
+		if !known[strings.ToLower(name)] {
+			return fmt.Errorf("latestNodeImages: no cluster named %q in the fleet", name)
 		}
 	}
 	if sc.Expect != nil {
@@ -414,7 +480,7 @@ func (sc *Scenario) checkStep(i int, clusters map[string]bool, created map[strin
 		if err := forbid("value", s.Value != ""); err != nil {
 			return err
 		}
-	case doPoolWrite:
+	case doPoolWrite, doNodeImage:
 		if err := need("pool", s.Pool != ""); err != nil {
 			return err
 		}
