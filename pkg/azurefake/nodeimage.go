@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,7 +87,7 @@ func (f *Fleet) NodeImageUpgrades(id guard.ClusterID) int {
 }
 
 // KubeletOnServicePrincipal returns the pools of cluster id whose kubelet
-// still uses the service principal, as AKS knows and no API shows.
+// still uses the service principal, as AKS knows and no API shows, sorted.
 func (f *Fleet) KubeletOnServicePrincipal(id guard.ClusterID) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -101,6 +102,7 @@ func (f *Fleet) KubeletOnServicePrincipal(id guard.ClusterID) []string {
 			out = append(out, deref(p.Name))
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 

@@ -30,8 +30,11 @@ var rules = []rule{
 	// Authorization schemes: a bearer token, a Shared Key signature, a
 	// Service Bus or Event Hubs SAS token.
 	{regexp.MustCompile(`(?i)\b(Bearer|SharedKey|SharedKeyLite|SharedAccessSignature)\s+[^\s"',]+`), "${1} "},
-	// Headers and JSON fields that hold a key or a token.
-	{regexp.MustCompile(`(?i)\b(authorization|aeg-sas-key|aeg-sas-token|ocp-apim-subscription-key|x-ms-authorization-auxiliary)("?\s*[:=]\s*"?)(?:Bearer\s+|SharedKey\s+)?[^"\r\n,;]+`), "${1}${2}"},
+	// JSON fields that hold a key or a token.
+	{regexp.MustCompile(`(?i)("(?:authorization|aeg-sas-key|aeg-sas-token|ocp-apim-subscription-key|x-ms-authorization-auxiliary)"\s*:\s*")[^"]*`), "${1}"},
+	// Headers as HTTP dumps print them: the canonical name, so that words
+	// such as "linked authorization: …" in a message are kept.
+	{regexp.MustCompile(`\b(Authorization|Aeg-Sas-Key|Aeg-Sas-Token|aeg-sas-key|aeg-sas-token|Ocp-Apim-Subscription-Key|X-Ms-Authorization-Auxiliary|x-ms-authorization-auxiliary)(\s*:\s*)[^"\r\n,;]+`), "${1}${2}"},
 	// A JSON Web Token anywhere else.
 	{regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`), ""},
 }

@@ -59,6 +59,7 @@ func TestStringKeepsPlainText(t *testing.T) {
 		"get cluster /subscriptions/x/resourceGroups/rg-sig/providers/Microsoft.ContainerService/managedClusters/key-vault: HTTP 403 AuthorizationFailed",
 		"statusCode=404 signature verified; the token service answered 503",
 		"tags.aksguard-remediation set by dana@contoso.com",
+		"the guard may not join the subnet (linked authorization: pool system uses this subnet)",
 	} {
 		if got := redact.String(s); got != s {
 			t.Errorf("String(%q) = %q, want it unchanged", s, got)
