@@ -55,8 +55,9 @@ var builtinDefinitions = map[string]guard.RoleDefinition{
 		"Microsoft.Authorization/*/read", "Microsoft.Insights/alertRules/*", "Microsoft.Resources/subscriptions/resourceGroups/read",
 		"Microsoft.Resources/deployments/*", "Microsoft.Support/*"}}}},
 	"ed7f3fbd-7b88-4dd4-9017-9adb7ce333f8": {Name: "Azure Kubernetes Service Contributor Role", Permissions: []guard.PermissionSet{{Actions: []string{
-		"Microsoft.ContainerService/managedClusters/read", "Microsoft.ContainerService/managedClusters/write", "Microsoft.Resources/deployments/*",
-		"Microsoft.Resources/subscriptions/resourceGroups/read"}}}},
+		"Microsoft.Authorization/*/read", "Microsoft.ContainerService/locations/*", "Microsoft.ContainerService/managedClusters/*",
+		"Microsoft.ContainerService/managedclustersnapshots/*", "Microsoft.ContainerService/snapshots/*", "Microsoft.Insights/alertRules/*",
+		"Microsoft.Resources/deployments/*", "Microsoft.Resources/subscriptions/resourceGroups/read"}}}},
 	"92aaf0da-9dab-42b6-94a3-d43ce8d16293": {Name: "Log Analytics Contributor", Permissions: []guard.PermissionSet{{Actions: []string{
 		"*/read", "Microsoft.ClassicCompute/virtualMachines/extensions/*", "Microsoft.Compute/virtualMachines/extensions/*", "Microsoft.Insights/alertRules/*",
 		"Microsoft.Insights/diagnosticSettings/*", "Microsoft.OperationalInsights/*", "Microsoft.OperationsManagement/*", "Microsoft.Resources/deployments/*",
