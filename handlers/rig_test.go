@@ -68,7 +68,7 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	directory, roles := azurefake.NewGraph(), azurefake.NewRBAC().Client()
 	t.Cleanup(directory.Close)
 	cfg := guard.Config{Clusters: fleet.Client(), Queue: r.queue, Alerts: r.alerts, Now: r.clock.Now,
-		Directory: directory.Client(), Roles: roles, Permissions: roles, History: fleet.ResourceGraph(),
+		Directory: directory.Client(), Roles: roles, Permissions: roles, History: fleet.ResourceGraph(), Inventory: fleet.ResourceGraph(),
 		Self: []string{"c0ffee00-1d2e-4f3a-8b9c-0d1e2f3a4b5c"}}
 	o := Options{Log: slog.New(slog.NewJSONHandler(r.logs, nil))}
 	for _, opt := range opts {

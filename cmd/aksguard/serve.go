@@ -116,7 +116,7 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	gc := cfg.guard
 	gc.Clusters, gc.Store, gc.Queue, gc.Alerts = aks.New(cred, nil), store, queue, alerts
 	roles := rbac.New(cred, nil)
-	gc.Directory, gc.Roles, gc.Permissions, gc.History, gc.Log = directory, roles, roles, history, log
+	gc.Directory, gc.Roles, gc.Permissions, gc.History, gc.Inventory, gc.Log = directory, roles, roles, history, history, log
 	guardSvc, err := guard.New(gc)
 	if err != nil {
 		return nil, nil, err

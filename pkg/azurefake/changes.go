@@ -240,10 +240,29 @@ func (r graphRouter) Do(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// clientIDRE finds the application id of a query for the clusters that use
+// a service principal (resourcegraph.Client.ClustersUsing).
+var clientIDRE = regexp.MustCompile(`(?i)servicePrincipalProfile\.clientId\)\s*=~\s*'([0-9a-f-]{36})'`)
+
 var targetRE = regexp.MustCompile(`(?i)properties\.targetResourceId\s*=~\s*'((?:[^'\\]|\\.)*)'`)
 
 func (f *Fleet) fakeResources(_ context.Context, q armresourcegraph.QueryRequest, _ *armresourcegraph.ClientResourcesOptions) (resp azfake.Responder[armresourcegraph.ClientResourcesResponse], errResp azfake.ErrorResponder) {
 	text := deref(q.Query)
+	if m := clientIDRE.FindStringSubmatch(text); m != nil && strings.HasPrefix(strings.TrimSpace(strings.ToLower(text)), "resources") {
+		rows := []any{}
+		f.mu.Lock()
+		for _, k := range slices.Sorted(maps.Keys(f.clusters)) {
+			mc := f.clusters[k]
+			if mc.Properties != nil && mc.Properties.ServicePrincipalProfile != nil && strings.EqualFold(deref(mc.Properties.ServicePrincipalProfile.ClientID), m[1]) {
+				rows = append(rows, map[string]any{"id": deref(mc.ID)})
+			}
+		}
+		f.mu.Unlock()
+		n := int64(len(rows))
+		resp.SetResponse(http.StatusOK, armresourcegraph.ClientResourcesResponse{QueryResponse: armresourcegraph.QueryResponse{
+			Count: &n, TotalRecords: &n, Data: rows, ResultTruncated: to.Ptr(armresourcegraph.ResultTruncatedFalse)}}, nil)
+		return resp, errResp
+	}
 	m := targetRE.FindStringSubmatch(text)
 	if !strings.HasPrefix(strings.TrimSpace(strings.ToLower(text)), "resourcechanges") || m == nil {
 		errResp.SetResponseError(http.StatusBadRequest, "BadRequest")

@@ -121,7 +121,7 @@ func effectIDs(out []Effect) []string {
 }
 
 func TestBackoff(t *testing.T) {
-	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}, Directory: nilDirectory{}, Roles: nilRoles{}, Permissions: nilPermissions{}, History: nilHistory{}})
+	s, err := New(Config{Clusters: nilClusters{}, Store: nilStore{}, Queue: nilQueue{}, Alerts: nilAlerts{}, Directory: nilDirectory{}, Roles: nilRoles{}, Permissions: nilPermissions{}, Inventory: nilInventory{}, History: nilHistory{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestBackoff(t *testing.T) {
 
 func TestNewNamesMissingPorts(t *testing.T) {
 	_, err := New(Config{Store: nilStore{}})
-	if err == nil || err.Error() != "guard: missing Alerts, Clusters, Directory, History, Permissions, Queue, Roles" {
+	if err == nil || err.Error() != "guard: missing Alerts, Clusters, Directory, History, Inventory, Permissions, Queue, Roles" {
 		t.Errorf("New() error = %v, want it to name the missing ports", err)
 	}
 }
@@ -152,5 +152,6 @@ type (
 	nilDirectory   struct{ Directory }
 	nilRoles       struct{ Roles }
 	nilPermissions struct{ Permissions }
+	nilInventory   struct{ Inventory }
 	nilHistory     struct{ ChangeHistory }
 )

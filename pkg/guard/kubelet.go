@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"time"
@@ -77,6 +78,32 @@ const (
 	// one pool at a time.
 	NodeImagesEnforce NodeImageUpgrade = "enforce"
 )
+
+// Inventory finds clusters across the fleet.
+type Inventory interface {
+	// ClustersUsing returns the clusters, in every subscription the guard
+	// may read, whose servicePrincipalProfile.clientId is appID.
+	ClustersUsing(ctx context.Context, appID string) ([]ClusterID, error)
+}
+
+// deleteAdvice says whether the service principal appID may be deleted
+// now that cluster id no longer uses it: only when no other cluster does.
+func (s *Service) deleteAdvice(ctx context.Context, id ClusterID, appID string) string {
+	users, err := s.inventory.ClustersUsing(ctx, appID)
+	if err != nil {
+		return "could not check whether other clusters use service principal " + appID + " (" + err.Error() + "): check before deleting it"
+	}
+	var others []string
+	for _, c := range users {
+		if !c.Same(id) {
+			others = append(others, c.String())
+		}
+	}
+	if len(others) > 0 {
+		return "keep service principal " + appID + ": cluster(s) " + strings.Join(others, ", ") + " still use it"
+	}
+	return "no other cluster uses service principal " + appID + "; delete it once nothing outside AKS does (az ad sp delete --id " + appID + ")"
+}
 
 // nodeImageCommand is what a person runs to move one pool's kubelet.
 func nodeImageCommand(id ClusterID, pool string) string {

@@ -120,7 +120,7 @@ func TestNodeImageUpgradesEnforced(t *testing.T) {
 			w.tag("approved", dana)
 			w.pump(w.clock().Add(24 * time.Hour))
 			j = w.job()
-			if j.State != guard.JobSucceeded || w.fleet.NodeImageUpgrades(cluster) != 2 || w.puts() != 1 || !strings.Contains(j.Outcome, "delete service principal") {
+			if j.State != guard.JobSucceeded || w.fleet.NodeImageUpgrades(cluster) != 2 || w.puts() != 1 || !strings.Contains(j.Outcome, "az ad sp delete --id "+spAppID) {
 				t.Errorf("job after a new image = %s %q, %d node image upgrades, %d PUTs; want succeeded, 2, 1", j.State, j.Outcome, w.fleet.NodeImageUpgrades(cluster), w.puts())
 			}
 			if f := w.finding(); f.State != guard.FindingResolved {
@@ -206,5 +206,28 @@ func TestMigratedByHandIsKubeletPending(t *testing.T) {
 	}
 	if !slices.Contains(w.alertTypes(), "cluster.kubelet-pending") {
 		t.Errorf("alerts = %v, want %s", w.alertTypes(), guard.AlertClusterKubeletPending)
+	}
+}
+
+// TestServicePrincipalKeptWhileAnotherClusterUsesIt: the advice to delete
+// the service principal comes only when no other cluster in the fleet uses
+// it (Azure Resource Graph), in the outcome and the alert's follow-up.
+func TestServicePrincipalKeptWhileAnotherClusterUsesIt(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	other, _ := w.fleet.Cluster(spID)
+	other.Name = to.Ptr("shared-sp")
+	other.ID = to.Ptr(strings.Replace(spID, "manCluster-5614", "shared-sp", 1))
+	w.fleet.Put(other)
+	w.tag("approved", dana)
+	w.pump(t0.Add(24 * time.Hour))
+	j := w.job()
+	if j.State != guard.JobSucceeded || !strings.Contains(j.Outcome, "keep service principal "+spAppID) || !strings.Contains(j.Outcome, "shared-sp") ||
+		strings.Contains(j.Outcome, "az ad sp delete") {
+		t.Errorf("job = %s %q; want succeeded, keeping the service principal shared-sp still uses", j.State, j.Outcome)
+	}
+	for _, a := range w.alerts.Published() {
+		if a.Type == guard.AlertSucceeded && !strings.Contains(a.Data.FollowUp, "shared-sp") {
+			t.Errorf("succeeded alert follow-up = %q, want it to name shared-sp", a.Data.FollowUp)
+		}
 	}
 }

@@ -399,8 +399,15 @@ func (r *run) jobAlert(j Job, t AlertType, now time.Time) *Alert {
 		}
 	}
 	if t == AlertSucceeded && j.Plan != nil {
-		sp := j.Plan.ServicePrincipal
-		d.FollowUp = "delete the old service principal " + sp.AppID + " once nothing else uses it: az ad sp delete --id " + sp.AppID
+		// The outcome says whether other clusters still use it.
+		d.FollowUp = strings.TrimPrefix(j.Outcome, succeededOutcome)
+	}
+	if t == AlertKubeletPending && j.Plan != nil && r.cluster != nil {
+		var cmds []string
+		for _, p := range untried(j.Kubelet.onServicePrincipal(*r.cluster), j.NoNewerImage) {
+			cmds = append(cmds, nodeImageCommand(j.Cluster, p))
+		}
+		d.FollowUp = "run in a maintenance window, one pool at a time: " + strings.Join(cmds, "; ") + "; keep service principal " + j.Plan.ServicePrincipal.AppID + " until the finding resolves"
 	}
 	return &Alert{ID: alertID(t, j.Cluster, now) + "-" + shortHash(j.ID), Type: t, Cluster: j.Cluster, Time: now, Data: d}
 }

@@ -47,6 +47,9 @@ type Config struct {
 	Permissions Permissions
 	// History is Azure's change history, which says who set a tag.
 	History ChangeHistory
+	// Inventory finds other clusters that use a service principal, before
+	// the guard says to delete it.
+	Inventory Inventory
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Self lists the guard's own object id and client (application) id:
@@ -102,6 +105,7 @@ type Service struct {
 	alerts        Alerts
 	directory     Directory
 	permissions   Permissions
+	inventory     Inventory
 	roles         Roles
 	history       ChangeHistory
 	now           func() time.Time
@@ -126,7 +130,7 @@ func New(cfg Config) (*Service, error) {
 	var missing []string
 	for name, ok := range map[string]bool{
 		"Clusters": cfg.Clusters != nil, "Store": cfg.Store != nil, "Queue": cfg.Queue != nil,
-		"Alerts": cfg.Alerts != nil, "Directory": cfg.Directory != nil, "Roles": cfg.Roles != nil, "Permissions": cfg.Permissions != nil,
+		"Alerts": cfg.Alerts != nil, "Directory": cfg.Directory != nil, "Roles": cfg.Roles != nil, "Permissions": cfg.Permissions != nil, "Inventory": cfg.Inventory != nil,
 		"History": cfg.History != nil,
 	} {
 		if !ok {
@@ -139,7 +143,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		clusters: cfg.Clusters, store: cfg.Store, queue: cfg.Queue, alerts: cfg.Alerts,
-		directory: cfg.Directory, roles: cfg.Roles, history: cfg.History, permissions: cfg.Permissions,
+		directory: cfg.Directory, roles: cfg.Roles, history: cfg.History, permissions: cfg.Permissions, inventory: cfg.Inventory,
 		now: cfg.Now, debounce: cfg.Debounce, parkBase: cfg.ParkBase, parkMax: cfg.ParkMax,
 		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
 		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),

@@ -52,9 +52,9 @@ func newWorld(t *testing.T, opts ...func(*guard.Config)) *world {
 	}
 	w := &world{t: t, az: az, fleet: az.Fleet, graph: az.Graph, rbac: az.RBAC, store: storetest.Store(t),
 		queue: &flakyQueue{Queue: memory.NewQueue()}, alerts: &memory.Alerts{}}
-	roles := w.rbac.Client()
+	roles, graph := w.rbac.Client(), w.fleet.ResourceGraph()
 	cfg := guard.Config{Clusters: w.fleet.Client(), Store: w.store, Queue: w.queue, Alerts: w.alerts, Now: w.clock,
-		Directory: w.graph.Client(), Roles: roles, Permissions: roles, History: w.fleet.ResourceGraph()}
+		Directory: w.graph.Client(), Roles: roles, Permissions: roles, History: graph, Inventory: graph}
 	for _, o := range opts {
 		o(&cfg)
 	}

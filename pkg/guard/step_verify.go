@@ -50,8 +50,7 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 	var mv move
 	switch {
 	case len(pending) == 0:
-		mv = move{state: JobSucceeded, alert: AlertSucceeded, outcome: "succeeded: the control plane, add-ons and kubelet use managed identities; " +
-			"delete service principal " + j.Plan.ServicePrincipal.AppID + " once nothing else uses it (az ad sp delete --id " + j.Plan.ServicePrincipal.AppID + ")"}
+		mv = move{state: JobSucceeded, alert: AlertSucceeded, outcome: succeededOutcome + r.s.deleteAdvice(ctx, j.Cluster, j.Plan.ServicePrincipal.AppID)}
 	case r.s.nodeImages == NodeImagesEnforce && j.Mode == ModeEnforce && len(untried(pending, j.NoNewerImage)) > 0:
 		mv = move{state: JobUpgradingNodeImages, outcome: "the control plane and add-ons use managed identities; upgrading the node image of pool(s) " +
 			strings.Join(untried(pending, j.NoNewerImage), ", ") + ", one at a time, so kubelet moves too"}
@@ -63,6 +62,8 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 	}
 	return mv
 }
+
+const succeededOutcome = "succeeded: the control plane, add-ons and kubelet use managed identities; "
 
 // untried are the pools of pending not known to lack a newer node image.
 func untried(pending, noNewer []string) []string {

@@ -205,3 +205,41 @@ func truthy(raw json.RawMessage) bool {
 	var s string
 	return json.Unmarshal(raw, &s) == nil && strings.EqualFold(s, "true")
 }
+
+// ClustersUsing implements guard.Inventory: the clusters, in every
+// subscription the guard may read, whose servicePrincipalProfile.clientId
+// is appID, with one Resource Graph query of the resources table.
+func (c *Client) ClustersUsing(ctx context.Context, appID string) ([]guard.ClusterID, error) {
+	op := "find the clusters that use service principal " + appID
+	if !armid.IsGUID(appID) {
+		return nil, guard.Errorf(guard.KindInvalid, "%s: not an application id", op)
+	}
+	query := "resources\n| where type =~ 'microsoft.containerservice/managedclusters'\n" +
+		"| where tostring(properties.servicePrincipalProfile.clientId) =~ '" + appID + "'\n| project id"
+	var out []guard.ClusterID
+	var skip *string
+	for {
+		resp, err := c.api.Resources(ctx, armresourcegraph.QueryRequest{
+			Query: to.Ptr(query),
+			Options: &armresourcegraph.QueryRequestOptions{
+				ResultFormat: to.Ptr(armresourcegraph.ResultFormatObjectArray),
+				SkipToken:    skip,
+			},
+		}, nil)
+		if err != nil {
+			return nil, azerr.Classify(op, err)
+		}
+		rows, _ := resp.Data.([]any)
+		for _, r := range rows {
+			m, _ := r.(map[string]any)
+			s, _ := m["id"].(string)
+			if id, err := armid.ParseCluster(s); err == nil {
+				out = append(out, id)
+			}
+		}
+		if resp.SkipToken == nil || *resp.SkipToken == "" {
+			return out, nil
+		}
+		skip = resp.SkipToken
+	}
+}

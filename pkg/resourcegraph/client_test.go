@@ -231,3 +231,27 @@ func TestTagChangesOnTheSimulatedFleet(t *testing.T) {
 		t.Errorf("TagChanges() under a forbidden fault error = %v, want %s", err, guard.KindForbidden)
 	}
 }
+
+// TestClustersUsing finds, through the real client on the simulated fleet,
+// the clusters whose clientId is the service principal's, and refuses an
+// application id that could change the query.
+func TestClustersUsing(t *testing.T) {
+	az := azurefake.New(azurefake.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)))
+	defer az.Close()
+	const appID = "63113597-dbba-427d-82d3-94e4060d0e8b"
+	put := func(id, client string) {
+		az.Fleet.Put(armcontainerservice.ManagedCluster{ID: to.Ptr(id), Name: to.Ptr(id[strings.LastIndex(id, "/")+1:]), Location: to.Ptr("westeurope"),
+			Properties: &armcontainerservice.ManagedClusterProperties{ServicePrincipalProfile: &armcontainerservice.ManagedClusterServicePrincipalProfile{ClientID: to.Ptr(client)}}})
+	}
+	other := strings.Replace(specCluster, "aks1", "shares-the-sp", 1)
+	put(specCluster, appID)
+	put(other, strings.ToUpper(appID))
+	put(strings.Replace(specCluster, "aks1", "migrated", 1), "msi")
+	got, err := az.Fleet.ResourceGraph().ClustersUsing(t.Context(), appID)
+	if err != nil || len(got) != 2 || !got[0].Same(cluster(t, specCluster)) || !got[1].Same(cluster(t, other)) {
+		t.Errorf("ClustersUsing() = %v, %v; want the two clusters with that clientId", got, err)
+	}
+	if _, err := az.Fleet.ResourceGraph().ClustersUsing(t.Context(), "x' or 1 == 1"); guard.KindOf(err) != guard.KindInvalid {
+		t.Errorf("ClustersUsing(not a GUID) error = %v, want KindInvalid", err)
+	}
+}

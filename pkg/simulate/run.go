@@ -253,7 +253,8 @@ func (r *runner) guard() (*guard.Service, error) {
 	faults := r.az.Faults
 	cfg.Clusters, cfg.Store, cfg.Queue, cfg.Alerts = r.az.Fleet.Client(), faults.Store(store), faults.Queue(r.queue), faults.Alerts(r.alerts)
 	roles := r.az.RBAC.Client()
-	cfg.Directory, cfg.Roles, cfg.Permissions, cfg.History = r.az.Graph.Client(), roles, roles, r.az.Fleet.ResourceGraph()
+	graph := r.az.Fleet.ResourceGraph()
+	cfg.Directory, cfg.Roles, cfg.Permissions, cfg.History, cfg.Inventory = r.az.Graph.Client(), roles, roles, graph, graph
 	cfg.Now, cfg.PollWait, cfg.Log = r.az.Clock.Now, time.Millisecond, r.o.Log
 	return guard.New(cfg)
 }
