@@ -10,27 +10,43 @@ import (
 )
 
 // Queue is a guard.Queue in memory. Like a Service Bus queue with duplicate
-// detection it drops a message whose ID it has seen, though it remembers IDs
-// for its whole life rather than a time window.
+// detection it drops a message whose ID it accepted within its window,
+// counted from when that one was sent; NewQueue's remembers IDs for its
+// whole life.
 type Queue struct {
+	now    func() time.Time
+	window time.Duration // 0: for ever
+
 	mu      sync.Mutex
-	seen    map[string]bool
+	seen    map[string]time.Time // when each ID was last accepted
 	pending []guard.Message
 	sent    []guard.Message
 }
 
 var _ guard.Queue = (*Queue)(nil)
 
-// NewQueue returns an empty Queue.
-func NewQueue() *Queue { return &Queue{seen: map[string]bool{}} }
+// NewQueue returns an empty Queue that never forgets an ID.
+func NewQueue() *Queue { return &Queue{seen: map[string]time.Time{}} }
+
+// NewQueueWindow returns an empty Queue that forgets an ID window after it
+// accepted it, on the clock now, as Service Bus's duplicate detection does
+// (its default window is 10 minutes).
+func NewQueueWindow(now func() time.Time, window time.Duration) *Queue {
+	return &Queue{now: now, window: window, seen: map[string]time.Time{}}
+}
 
 func (q *Queue) Send(_ context.Context, m guard.Message) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.seen[m.ID] {
+	at, seen := q.seen[m.ID]
+	var now time.Time
+	if q.now != nil {
+		now = q.now()
+	}
+	if seen && (q.window == 0 || now.Before(at.Add(q.window))) {
 		return nil
 	}
-	q.seen[m.ID] = true
+	q.seen[m.ID] = now
 	q.pending = append(q.pending, m)
 	q.sent = append(q.sent, m)
 	return nil

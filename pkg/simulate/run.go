@@ -72,14 +72,19 @@ type delivery struct {
 	attempt int
 }
 
+// serviceBusWindow is the remediation queue's duplicate-detection window:
+// Service Bus's default, which the deployment keeps.
+const serviceBusWindow = 10 * time.Minute
+
 // Run plays the scenario and returns where every cluster ended.
 func Run(ctx context.Context, sc *Scenario, o Options) (*Result, error) {
 	start, _ := time.Parse(time.RFC3339, defaultStart)
 	if sc.Start != nil {
 		start = sc.Start.UTC()
 	}
-	r := &runner{sc: sc, o: o, start: start, az: azurefake.New(azurefake.NewClock(start)),
-		queue: memory.NewQueue(), alerts: &memory.Alerts{}, byName: map[string]fleetCluster{},
+	clock := azurefake.NewClock(start)
+	r := &runner{sc: sc, o: o, start: start, az: azurefake.New(clock),
+		queue: memory.NewQueueWindow(clock.Now, serviceBusWindow), alerts: &memory.Alerts{}, byName: map[string]fleetCluster{},
 		produced: map[int][]event{}, beforePut: map[string][]int{}, msgAttempts: map[string]int{}}
 	defer r.az.Close()
 	if r.o.Report == nil {
