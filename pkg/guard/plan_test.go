@@ -3,6 +3,7 @@ package guard
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBroadGrantWarnings: the plan warns about every grant the new identity
@@ -61,5 +62,44 @@ func TestActionMatches(t *testing.T) {
 	contributor := []PermissionSet{{Actions: []string{"*"}, NotActions: []string{"Microsoft.Authorization/*/Write"}}}
 	if allows(contributor, "Microsoft.Authorization/roleAssignments/write") || !allows(contributor, "Microsoft.Network/virtualNetworks/subnets/join/action") {
 		t.Error("allows(Contributor) does not honour its not-actions")
+	}
+}
+
+// TestFailureCounts holds the retry rules the README states: a step is
+// tried 9 times in all after transient errors (8 retries), a refusal for a
+// missing permission 4 times (3 retries) before the job blocks, and a
+// missing resource cancels a job that has not sent its update but fails
+// one that may have changed the cluster; after an update was sent, the
+// outcome says a new approval resumes it.
+func TestFailureCounts(t *testing.T) {
+	r := &run{}
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	transient, forbidden, missing := Errorf(KindTransient, "busy"), Errorf(KindForbidden, "refused"), Errorf(KindNotFound, "gone")
+	for _, tt := range []struct {
+		name     string
+		attempts int
+		err      error
+		sent     bool
+		want     JobState
+		text     string
+	}{
+		{"eighth retry", 7, transient, false, JobPlanned, "retrying at"},
+		{"ninth try fails", 8, transient, false, JobFailed, "kept failing"},
+		{"third retry of a refusal", 2, forbidden, false, JobPlanned, "retrying at"},
+		{"fourth refusal blocks", 3, forbidden, false, JobBlocked, "may not"},
+		{"missing before the update", 0, missing, false, JobCancelled, "not found"},
+		{"missing after the update", 0, missing, true, JobFailed, "approve again to resume"},
+		{"failed after the update", 8, transient, true, JobFailed, "approve again to resume"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			j := Job{State: JobPlanned, Attempts: tt.attempts}
+			if tt.sent {
+				j.UpdateETag = "etag-1"
+			}
+			mv := r.failure(j, "read the cluster", tt.err, now)
+			if mv.state != tt.want || !strings.Contains(mv.outcome, tt.text) {
+				t.Errorf("failure(attempts %d, %v) = %s %q, want %s saying %q", tt.attempts, tt.err, mv.state, mv.outcome, tt.want, tt.text)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package guard_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -361,5 +362,36 @@ func TestIdentityTagNeedsAnApprover(t *testing.T) {
 				t.Errorf("job %q, %d PUTs, %d grants; want blocked naming Eve, nothing granted or sent", j.Outcome, w.puts(), w.rbac.Calls("Create"))
 			}
 		})
+	}
+}
+
+// TestApprovalRecordedOnce: reads after an approval was credited find the
+// same change record and record nothing new: one "approved" entry and one
+// alert, however many events follow.
+func TestApprovalRecordedOnce(t *testing.T) {
+	w := newWorld(t) // dry-run: the job stops before any update
+	if _, err := w.svc.HandleEvent(t.Context(), write(t, spID, "create", t0)); err != nil {
+		t.Fatal(err)
+	}
+	w.tag("approved", dana)
+	for i := range 3 {
+		w.set(w.clock().Add(10 * time.Minute))
+		corr := w.setTag("owner", fmt.Sprintf("team-%d", i), dana, opTags)
+		w.deliver(opTags, dana, corr, fmt.Sprintf("owner-%d", i))
+	}
+	approved := 0
+	for _, a := range w.auditActions() {
+		if a == "approved" {
+			approved++
+		}
+	}
+	alerts := 0
+	for _, a := range w.alertTypes() {
+		if a == "remediation.approved" {
+			alerts++
+		}
+	}
+	if approved != 1 || alerts != 1 {
+		t.Errorf("%d approved entries, %d approved alerts; want one each (audit %q)", approved, alerts, w.auditActions())
 	}
 }

@@ -52,6 +52,7 @@ func TestWindowMarginAtTheEnd(t *testing.T) {
 		puts int
 	}{
 		{"31 minutes left", time.Date(2026, 11, 27, 9, 29, 0, 0, time.UTC), 1},
+		{"exactly 30 minutes left", time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), 1},
 		{"29 minutes left", time.Date(2026, 11, 27, 9, 31, 0, 0, time.UTC), 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
