@@ -302,36 +302,41 @@ func TestCreatedWithTheTag(t *testing.T) {
 // with the window open); then Eve's value is rejected and the job is
 // cancelled.
 func TestApprovalSetAgainBySomeoneElseHoldsTheJob(t *testing.T) {
-	w := remediationWorld(t, enforce, approvers(dana.ObjectID))
-	closedWindow(w)
-	w.tag("approved", dana)
-	w.pump(t0.Add(time.Hour))
-	if j := w.job(); j.State != guard.JobWaitingWindow {
-		t.Fatalf("job = %s %q, want waiting for Sunday's window", j.State, j.Outcome)
-	}
-	sunday := time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC)
-	w.set(sunday.Add(-time.Minute))
-	w.fleet.SetChangeDelay(10 * time.Minute) // Azure is slow today
-	w.setTag(guard.ApprovalTag, "", eve, opTags)
-	corr := w.setTag(guard.ApprovalTag, "approved", eve, opTags)
-	w.deliver(opTags, eve, corr, "eve-sets-again") // the removal's event is lost
-	if f := w.finding(); !strings.Contains(f.Approval.Awaiting, corr) {
-		t.Fatalf("approval = %+v, want Dana's held, awaiting the record of %s", f.Approval, corr)
-	}
-	w.pump(sunday.Add(5 * time.Minute)) // the window opens while the approval is held
-	if n := w.puts(); n != 0 {
-		t.Fatalf("PUTs = %d while the approval was held", n)
-	}
-	w.pump(sunday.Add(time.Hour))
-	f := w.finding()
-	if f.Approval.Status != guard.ApprovalRejected || f.Approval.By.UPN != eve.UPN {
-		t.Errorf("approval = %+v, want rejected, set by Eve", f.Approval)
-	}
-	if j := w.job(); j.State != guard.JobCancelled {
-		t.Errorf("job = %s %q, want cancelled", j.State, j.Outcome)
-	}
-	if n := w.puts(); n != 0 {
-		t.Errorf("PUTs = %d, want none", n)
+	// Through the Tags API, or az aks update --tags (a cluster write).
+	for _, op := range []string{opTags, opClusterWrite} {
+		t.Run(op, func(t *testing.T) {
+			w := remediationWorld(t, enforce, approvers(dana.ObjectID))
+			closedWindow(w)
+			w.tag("approved", dana)
+			w.pump(t0.Add(time.Hour))
+			if j := w.job(); j.State != guard.JobWaitingWindow {
+				t.Fatalf("job = %s %q, want waiting for Sunday's window", j.State, j.Outcome)
+			}
+			sunday := time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC)
+			w.set(sunday.Add(-time.Minute))
+			w.fleet.SetChangeDelay(10 * time.Minute) // Azure is slow today
+			w.setTag(guard.ApprovalTag, "", eve, op)
+			corr := w.setTag(guard.ApprovalTag, "approved", eve, op)
+			w.deliver(op, eve, corr, "eve-sets-again") // the removal's event is lost
+			if f := w.finding(); !strings.Contains(f.Approval.Awaiting, corr) {
+				t.Fatalf("approval = %+v, want Dana's held, awaiting the record of %s", f.Approval, corr)
+			}
+			w.pump(sunday.Add(5 * time.Minute)) // the window opens while the approval is held
+			if n := w.puts(); n != 0 {
+				t.Fatalf("PUTs = %d while the approval was held", n)
+			}
+			w.pump(sunday.Add(time.Hour))
+			f := w.finding()
+			if f.Approval.Status != guard.ApprovalRejected || f.Approval.By.UPN != eve.UPN {
+				t.Errorf("approval = %+v, want rejected, set by Eve", f.Approval)
+			}
+			if j := w.job(); j.State != guard.JobCancelled {
+				t.Errorf("job = %s %q, want cancelled", j.State, j.Outcome)
+			}
+			if n := w.puts(); n != 0 {
+				t.Errorf("PUTs = %d, want none", n)
+			}
+		})
 	}
 }
 
