@@ -232,7 +232,18 @@ func (r graphRouter) Do(req *http.Request) (*http.Response, error) {
 	if o.refuse != nil {
 		return nil, injected(req, o.refuse)
 	}
+	r.f.mu.Lock()
+	over, quota := r.f.quota.take(r.f.now())
+	r.f.mu.Unlock()
+	if over {
+		return throttled(req, quota), nil
+	}
 	resp, err := r.srv.Do(req)
+	if err == nil {
+		for k, v := range quota {
+			resp.Header[k] = v
+		}
+	}
 	if err == nil && o.lose {
 		resp.Body.Close()
 		return nil, lostAnswer{method}
@@ -248,6 +259,9 @@ var targetRE = regexp.MustCompile(`(?i)properties\.targetResourceId\s*=~\s*'((?:
 
 func (f *Fleet) fakeResources(_ context.Context, q armresourcegraph.QueryRequest, _ *armresourcegraph.ClientResourcesOptions) (resp azfake.Responder[armresourcegraph.ClientResourcesResponse], errResp azfake.ErrorResponder) {
 	text := deref(q.Query)
+	if kind := listingQuery(text); kind != "" {
+		return f.fakeListing(kind, q)
+	}
 	if m := clientIDRE.FindStringSubmatch(text); m != nil && strings.HasPrefix(strings.TrimSpace(strings.ToLower(text)), "resources") {
 		rows := []any{}
 		f.mu.Lock()

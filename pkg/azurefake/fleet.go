@@ -78,6 +78,10 @@ type Fleet struct {
 	// linked says whether the guard may take an action on a resource, for
 	// the linked authorization of its PUTs (linked.go); nil checks none.
 	linked func(scope, action string) bool
+	// Resource Graph listings (listing.go).
+	policy        map[string]PolicyState // by key(cluster id)
+	subscriptions []string               // lower case, besides those with clusters
+	quota         graphQuota
 }
 
 // NewFleet returns a Fleet with no clusters, on the real clock, with Faults

@@ -96,6 +96,25 @@ func (s faultyStore) PendingFindings(ctx context.Context) (fs []guard.Finding, e
 	return fs, err
 }
 
+func (s faultyStore) FindingsIn(ctx context.Context, states ...guard.FindingState) (fs []guard.Finding, err error) {
+	err = s.fs.call(Tables, func() error { fs, err = s.Store.FindingsIn(ctx, states...); return err })
+	return fs, err
+}
+
+func (s faultyStore) JobCounts(ctx context.Context) (n map[guard.JobState]int, err error) {
+	err = s.fs.call(Tables, func() error { n, err = s.Store.JobCounts(ctx); return err })
+	return n, err
+}
+
+func (s faultyStore) SaveKPIs(ctx context.Context, k guard.KPIs) error {
+	return s.fs.call(Tables, func() error { return s.Store.SaveKPIs(ctx, k) })
+}
+
+func (s faultyStore) KPIHistory(ctx context.Context, since time.Time) (ks []guard.KPIs, err error) {
+	err = s.fs.call(Tables, func() error { ks, err = s.Store.KPIHistory(ctx, since); return err })
+	return ks, err
+}
+
 func (s faultyStore) AppendAudit(ctx context.Context, e guard.AuditEntry) error {
 	return s.fs.call(Tables, func() error { return s.Store.AppendAudit(ctx, e) })
 }

@@ -1,4 +1,4 @@
-package clusterjson
+package clusterjson_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/aksguard/aksguard/pkg/azurefake"
+	"github.com/aksguard/aksguard/pkg/clusterjson"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/sampletest"
 )
@@ -16,9 +17,9 @@ import (
 // verdicts parses data and returns name → verdict for every cluster in it.
 func verdicts(t *testing.T, data []byte) map[string]guard.Verdict {
 	t.Helper()
-	recs, err := Parse(data)
+	recs, err := clusterjson.Parse(data)
 	if err != nil {
-		t.Fatalf("Parse() error %v", err)
+		t.Fatalf("clusterjson.Parse() error %v", err)
 	}
 	out := map[string]guard.Verdict{}
 	for _, r := range recs {
@@ -55,7 +56,7 @@ func TestVerdictOverSamples(t *testing.T) {
 				t.Fatalf("sample %s has no expectation in this table", file)
 			}
 			if tt.mention != "" {
-				if _, err := Parse(sampletest.Read(t, file)); err == nil || !strings.Contains(err.Error(), tt.mention) {
+				if _, err := clusterjson.Parse(sampletest.Read(t, file)); err == nil || !strings.Contains(err.Error(), tt.mention) {
 					t.Errorf("Parse error = %v, want one mentioning %q", err, tt.mention)
 				}
 				return
@@ -77,9 +78,9 @@ func TestSpecWrapperResponse(t *testing.T) {
 	if got["clustername1"] != guard.VerdictMixed {
 		t.Errorf("verdict of the spec's 200 body = %v, want mixed", got)
 	}
-	if _, err := Parse(sampletest.Read(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json")); err == nil ||
+	if _, err := clusterjson.Parse(sampletest.Read(t, "wrapper_spec_2025-01-01_ManagedClustersCreate_Update.json")); err == nil ||
 		!strings.Contains(err.Error(), "none of the fields of a cluster") {
-		t.Errorf("Parse(spec wrapper) error = %v, want one saying it is not a cluster", err)
+		t.Errorf("clusterjson.Parse(spec wrapper) error = %v, want one saying it is not a cluster", err)
 	}
 }
 
@@ -87,12 +88,12 @@ func TestSpecWrapperResponse(t *testing.T) {
 // adapter's test (pkg/aks TestToClusterSamples) and TestAgreesWithTheARMAdapter
 // holds this parser to the same; here, what only a private cluster has.
 func TestClusterFields(t *testing.T) {
-	recs, err := Parse(sampletest.Read(t, "aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json"))
+	recs, err := clusterjson.Parse(sampletest.Read(t, "aks_get_spec_2025-01-01_PrivateClusterFQDNSubdomain_privatednszone.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := recs[0].Cluster; !c.HasCustomPrivateDNSZone() || c.Tags["tier"] != "production" {
-		t.Errorf("Parse(private cluster) = zone %q, tags %v; want the custom zone and the tier tag", c.PrivateDNSZone, c.Tags)
+		t.Errorf("clusterjson.Parse(private cluster) = zone %q, tags %v; want the custom zone and the tier tag", c.PrivateDNSZone, c.Tags)
 	}
 }
 
@@ -136,9 +137,9 @@ func TestShapes(t *testing.T) {
 
 func TestNullFields(t *testing.T) {
 	in := `{"id":null,"name":"c1","identity":null,"tags":{"a":null,"b":"x"},"servicePrincipalProfile":{"clientId":"app-1"},"identityProfile":null}`
-	recs, err := Parse([]byte(in))
+	recs, err := clusterjson.Parse([]byte(in))
 	if err != nil {
-		t.Fatalf("Parse(%s) error %v", in, err)
+		t.Fatalf("clusterjson.Parse(%s) error %v", in, err)
 	}
 	if v := guard.Evaluate(recs[0].Cluster).Verdict; v != guard.VerdictServicePrincipal {
 		t.Errorf("verdict = %s, want service-principal", v)
@@ -164,9 +165,9 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.in))
+			_, err := clusterjson.Parse([]byte(tt.in))
 			if err == nil || !strings.Contains(err.Error(), tt.mention) {
-				t.Errorf("Parse(%q) error = %v, want one mentioning %q", tt.in, err, tt.mention)
+				t.Errorf("clusterjson.Parse(%q) error = %v, want one mentioning %q", tt.in, err, tt.mention)
 			}
 		})
 	}
@@ -179,9 +180,9 @@ func TestOtherResourcesAreNotClusters(t *testing.T) {
 		{"roleassignments_list_spec_2022-04-01_ListForScope.json", "Microsoft.Authorization/roleAssignments"},
 	}
 	for _, tt := range tests {
-		_, err := Parse(sampletest.Read(t, tt.file))
+		_, err := clusterjson.Parse(sampletest.Read(t, tt.file))
 		if err == nil || !strings.Contains(err.Error(), tt.mention) {
-			t.Errorf("Parse(%s) error = %v, want one mentioning %q", tt.file, err, tt.mention)
+			t.Errorf("clusterjson.Parse(%s) error = %v, want one mentioning %q", tt.file, err, tt.mention)
 		}
 	}
 }
@@ -225,14 +226,14 @@ func richCluster(t *testing.T) []byte {
 func TestAgreesWithTheARMAdapter(t *testing.T) {
 	t.Run("add-ons and network", func(t *testing.T) {
 		body := richCluster(t)
-		recs, err := Parse(body)
+		recs, err := clusterjson.Parse(body)
 		if err != nil || len(recs) != 1 {
-			t.Fatalf("Parse() = %d records, %v; want one", len(recs), err)
+			t.Fatalf("clusterjson.Parse() = %d records, %v; want one", len(recs), err)
 		}
 		c := recs[0].Cluster
 		if len(c.Pools) != 2 || c.Pools[1].PodSubnetID == "" || !c.Addons["omsagent"].Enabled || c.Addons["omsagent"].Identity == nil ||
 			len(c.OutboundIPs) != 1 || len(c.OutboundIPPrefixes) != 1 || c.NetworkPlugin != "azure" || c.DiskEncryptionSetID == "" {
-			t.Errorf("Parse() = %+v, want the pools, add-ons, network and disk encryption set read", c)
+			t.Errorf("clusterjson.Parse() = %+v, want the pools, add-ons, network and disk encryption set read", c)
 		}
 		fleet, err := azurefake.LoadFleet(bytes.NewReader(append(append([]byte("["), body...), ']')))
 		if err != nil {
@@ -255,9 +256,9 @@ func TestAgreesWithTheARMAdapter(t *testing.T) {
 	} {
 		t.Run(file, func(t *testing.T) {
 			body := sampletest.Read(t, file)
-			recs, err := Parse(body)
+			recs, err := clusterjson.Parse(body)
 			if err != nil || len(recs) != 1 {
-				t.Fatalf("Parse() = %d records, %v; want one", len(recs), err)
+				t.Fatalf("clusterjson.Parse() = %d records, %v; want one", len(recs), err)
 			}
 			fleet, err := azurefake.LoadFleet(bytes.NewReader(sampletest.Array(t, file)))
 			if err != nil {

@@ -35,6 +35,10 @@ type Finding struct {
 	LastEvaluated time.Time
 	FlaggedAt     time.Time
 	ClosedAt      time.Time
+	// CaughtAfter is, for a cluster flagged the first time the guard saw
+	// it, through its event, how long after the write the flag came; zero
+	// otherwise (first seen by a sweep or a timer).
+	CaughtAfter time.Duration
 	// JobID is the remediation job opened when the cluster was flagged.
 	JobID string
 	// Approval is the approval tag as last seen, nil before it was ever set.

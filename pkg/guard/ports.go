@@ -25,6 +25,10 @@ type Store interface {
 	SaveFinding(ctx context.Context, f *Finding) error
 	// Findings returns every finding, in no particular order.
 	Findings(ctx context.Context) ([]Finding, error)
+	// FindingsIn returns the findings in one of states, with a filtered
+	// query; like the other filtered queries it leaves out a record it
+	// cannot decode and names it in a *PartialError.
+	FindingsIn(ctx context.Context, states ...FindingState) ([]Finding, error)
 
 	// Job returns one job, or an *Error of KindNotFound.
 	Job(ctx context.Context, id ClusterID, jobID string) (Job, error)
@@ -42,6 +46,14 @@ type Store interface {
 	PendingFindings(ctx context.Context) ([]Finding, error)
 	// The three queries leave out a record they cannot decode and return
 	// the others with a *PartialError naming it.
+
+	// JobCounts counts every job by state, reading only the state column.
+	JobCounts(ctx context.Context) (map[JobState]int, error)
+	// SaveKPIs keeps k as the snapshot of its day (UTC), replacing an
+	// earlier one of the same day.
+	SaveKPIs(ctx context.Context, k KPIs) error
+	// KPIHistory returns the daily snapshots from since on, oldest first.
+	KPIHistory(ctx context.Context, since time.Time) ([]KPIs, error)
 
 	// AppendAudit adds e once: writing an entry whose key exists is a no-op.
 	AppendAudit(ctx context.Context, e AuditEntry) error

@@ -50,6 +50,9 @@ type Config struct {
 	// Inventory finds other clusters that use a service principal, before
 	// the guard says to delete it.
 	Inventory Inventory
+	// Fleet lists every cluster for a sweep; a Service without one cannot
+	// sweep.
+	Fleet Fleet
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Self lists the guard's own object id and client (application) id:
@@ -106,6 +109,7 @@ type Service struct {
 	directory     Directory
 	permissions   Permissions
 	inventory     Inventory
+	fleet         Fleet
 	roles         Roles
 	history       ChangeHistory
 	now           func() time.Time
@@ -143,7 +147,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		clusters: cfg.Clusters, store: cfg.Store, queue: cfg.Queue, alerts: cfg.Alerts,
-		directory: cfg.Directory, roles: cfg.Roles, history: cfg.History, permissions: cfg.Permissions, inventory: cfg.Inventory,
+		directory: cfg.Directory, roles: cfg.Roles, history: cfg.History, permissions: cfg.Permissions, inventory: cfg.Inventory, fleet: cfg.Fleet,
 		now: cfg.Now, debounce: cfg.Debounce, parkBase: cfg.ParkBase, parkMax: cfg.ParkMax,
 		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
 		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),

@@ -6,6 +6,7 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -23,6 +24,7 @@ type Store struct {
 	findings map[string]guard.Finding
 	jobs     map[string]guard.Job
 	audit    map[string]map[string]guard.AuditEntry
+	kpis     map[string]guard.KPIs
 }
 
 var _ guard.Store = (*Store)(nil)
@@ -33,6 +35,7 @@ func NewStore() *Store {
 		findings: map[string]guard.Finding{},
 		jobs:     map[string]guard.Job{},
 		audit:    map[string]map[string]guard.AuditEntry{},
+		kpis:     map[string]guard.KPIs{},
 	}
 }
 
@@ -100,6 +103,10 @@ func (s *Store) PendingFindings(context.Context) ([]guard.Finding, error) {
 	return s.findingsWhere(func(f guard.Finding) bool { return len(f.Outbox) > 0 }), nil
 }
 
+func (s *Store) FindingsIn(_ context.Context, states ...guard.FindingState) ([]guard.Finding, error) {
+	return s.findingsWhere(func(f guard.Finding) bool { return slices.Contains(states, f.State) }), nil
+}
+
 // findingsWhere returns copies of the findings keep keeps.
 func (s *Store) findingsWhere(keep func(guard.Finding) bool) []guard.Finding {
 	s.mu.Lock()
@@ -150,6 +157,35 @@ func (s *Store) DueJobs(_ context.Context, before time.Time) ([]guard.Job, error
 	return s.jobsWhere(func(j guard.Job) bool {
 		return !j.State.Terminal() && j.NextWake.Before(before) || len(j.Outbox) > 0
 	}), nil
+}
+
+func (s *Store) JobCounts(context.Context) (map[guard.JobState]int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[guard.JobState]int{}
+	for _, j := range s.jobs {
+		out[j.State]++
+	}
+	return out, nil
+}
+
+func (s *Store) SaveKPIs(_ context.Context, k guard.KPIs) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kpis[guard.KPIDay(k.At)] = clone(k)
+	return nil
+}
+
+func (s *Store) KPIHistory(_ context.Context, since time.Time) ([]guard.KPIs, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []guard.KPIs
+	for _, day := range slices.Sorted(maps.Keys(s.kpis)) {
+		if day >= guard.KPIDay(since) {
+			out = append(out, clone(s.kpis[day]))
+		}
+	}
+	return out, nil
 }
 
 // jobsWhere returns copies of the jobs keep keeps.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,6 +48,13 @@ func New(cred azcore.TokenCredential, opts *arm.ClientOptions) (*Client, error) 
 		o = *opts
 	}
 	o.Retry = azclient.Retry(o.Retry)
+	if o.Retry.StatusCodes == nil {
+		// The SDK's defaults without 429: Resource Graph's throttling
+		// says when its quota resets in a header of its own, which the
+		// SDK does not read; callers wait for it (Listing) or try later.
+		o.Retry.StatusCodes = []int{http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway,
+			http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+	}
 	c, err := armresourcegraph.NewClient(cred, &o)
 	if err != nil {
 		return nil, fmt.Errorf("resource graph client: %w", err)

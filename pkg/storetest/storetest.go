@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) guard.Store) {
 		{"JobRoundTrip", testJobRoundTrip},
 		{"ListsEverything", testListsEverything},
 		{"FilteredQueries", testFilteredQueries},
+		{"KPIs", testKPIs},
 		{"AuditAppendOnce", testAuditAppendOnce},
 		{"AuditOrderAndPartition", testAuditOrderAndPartition},
 		{"ClusterIDCaseInsensitive", testClusterIDCaseInsensitive},
@@ -103,6 +104,7 @@ func fullFinding(id guard.ClusterID) guard.Finding {
 		FlaggedAt:     at(1),
 		ClosedAt:      at(9),
 		JobID:         jobID,
+		CaughtAfter:   90*time.Second + time.Millisecond,
 		RecheckAt:     at(30),
 		RecentEvents:  []string{"4db48cba-50a2-455a-93b4-de41a3b5b7f6", "evt-2"},
 		Kubelet:       fullKubelet(),
@@ -591,6 +593,43 @@ func testFilteredQueries(t *testing.T, s guard.Store) {
 	}
 	if pending, err := s.PendingFindings(ctx); err != nil || len(pending) != 0 {
 		t.Errorf("PendingFindings() after the effects were done = %d findings, %v; want none", len(pending), err)
+	}
+	closed := guard.Finding{Cluster: clusterA, State: guard.FindingResolved}
+	if err := s.SaveFinding(ctx, &closed); err != nil {
+		t.Fatal(err)
+	}
+	open, err := s.FindingsIn(ctx, guard.FindingOpen, guard.FindingKubeletPending)
+	if err != nil || len(open) != 2 || open[0].Cluster.Same(clusterA) || open[1].Cluster.Same(clusterA) {
+		t.Errorf("FindingsIn(open, kubelet-pending) = %d findings, %v; want %s's and %s's", len(open), err, clusterB.Name, clusterC.Name)
+	}
+	counts, err := s.JobCounts(ctx)
+	want := map[guard.JobState]int{guard.JobUpdating: 2, guard.JobAwaitingApproval: 1, guard.JobPlanned: 1, guard.JobSucceeded: 1, guard.JobCancelled: 1}
+	if diff := cmp.Diff(want, counts); err != nil || diff != "" {
+		t.Errorf("JobCounts() error %v, diff (-want +got):\n%s", err, diff)
+	}
+}
+
+// testKPIs: one snapshot a day, the day's last replacing its first, read
+// back oldest first from a day on.
+func testKPIs(t *testing.T, s guard.Store) {
+	ctx := t.Context()
+	day := func(d, h int) time.Time { return time.Date(2026, 12, d, h, 0, 0, 0, time.UTC) }
+	k := func(d, h, clusters int) guard.KPIs {
+		return guard.KPIs{At: day(d, h), Clusters: clusters, ManagedIdentity: 1, ComplianceRate: 1 / float64(clusters),
+			Findings: map[guard.FindingState]int{guard.FindingOpen: 2}, OpenByAge: map[string]int{"<1d": 2},
+			Jobs: map[guard.JobState]int{guard.JobFailed: 1}, Incidents: 1, MeanTimeToRemediateSeconds: 3600.5,
+			Policy: guard.PolicyCheck{Assigned: 3, Agree: 2, DisagreeTotal: 1, Disagreements: []guard.PolicyDisagreement{
+				{Cluster: clusterA.String(), Policy: "Compliant", Guard: "service-principal", Why: "unknown"}}}}
+	}
+	for _, v := range []guard.KPIs{k(1, 9, 3), k(2, 9, 4), k(2, 18, 5), k(3, 9, 6)} {
+		if err := s.SaveKPIs(ctx, v); err != nil {
+			t.Fatalf("SaveKPIs(%v) error = %v", v.At, err)
+		}
+	}
+	got, err := s.KPIHistory(ctx, day(2, 12))
+	want := []guard.KPIs{k(2, 18, 5), k(3, 9, 6)}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); err != nil || diff != "" {
+		t.Errorf("KPIHistory(from the 2nd) error %v, diff (-want +got):\n%s", err, diff)
 	}
 }
 

@@ -2,6 +2,7 @@ package tablestore
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -22,6 +23,7 @@ type findingEntity struct {
 	ClosedAt      string `json:",omitempty"`
 	RecheckAt     string `json:",omitempty"`
 	JobID         string `json:"JobId"`
+	CaughtAfter   string `json:",omitempty"` // a Go duration, "1m30s"
 	RecentEvents  string // JSON array of event ids
 	Kubelet       string // JSON of guard.KubeletMove, "" before any
 	approvalColumns
@@ -64,6 +66,7 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		ClosedAt:        formatTime(f.ClosedAt),
 		RecheckAt:       formatTime(f.RecheckAt),
 		JobID:           f.JobID,
+		CaughtAfter:     durationColumn(f.CaughtAfter),
 		RecentEvents:    recent,
 		Kubelet:         kubelet,
 		approvalColumns: approval,
@@ -86,6 +89,7 @@ func (e *findingEntity) finding(etag string) (guard.Finding, error) {
 		ClosedAt:      d.time("ClosedAt", e.ClosedAt),
 		JobID:         e.JobID,
 		RecheckAt:     d.time("RecheckAt", e.RecheckAt),
+		CaughtAfter:   d.duration("CaughtAfter", e.CaughtAfter),
 		RecentEvents:  decodeList[string](&d, "RecentEvents", e.RecentEvents),
 		Kubelet:       decodeObject[guard.KubeletMove](&d, "Kubelet", e.Kubelet),
 		Approval:      e.approval(&d),
@@ -139,6 +143,15 @@ func (s *Store) SaveFinding(ctx context.Context, f *guard.Finding) error {
 // current ETag. Failures are classified *guard.Errors.
 func (s *Store) Findings(ctx context.Context) ([]guard.Finding, error) {
 	return list(ctx, s.findings, "list findings", "", (*findingEntity).finding)
+}
+
+// FindingsIn returns the findings in one of states, with a filter on State.
+// A row it cannot decode is left out with a *guard.PartialError.
+func (s *Store) FindingsIn(ctx context.Context, states ...guard.FindingState) ([]guard.Finding, error) {
+	if len(states) == 0 {
+		return nil, nil
+	}
+	return listGood(ctx, s.findings, fmt.Sprintf("list findings in %v", states), stateFilter(states), (*findingEntity).finding)
 }
 
 // PendingFindings returns the findings with effects pending, with a filter

@@ -2,10 +2,14 @@ package tablestore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/aksguard/aksguard/pkg/azerr"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
@@ -181,11 +185,38 @@ func (s *Store) JobsIn(ctx context.Context, states ...guard.JobState) ([]guard.J
 	if len(states) == 0 {
 		return nil, nil
 	}
-	var terms []string
-	for _, st := range states {
-		terms = append(terms, "State eq "+quote(string(st)))
+	return listGood(ctx, s.jobs, "list jobs in "+fmt.Sprint(states), stateFilter(states), (*jobEntity).job)
+}
+
+// stateFilter is the OData filter for rows whose State is one of states.
+func stateFilter[S ~string](states []S) string {
+	terms := make([]string, len(states))
+	for i, st := range states {
+		terms[i] = "State eq " + quote(string(st))
 	}
-	return listGood(ctx, s.jobs, "list jobs in "+fmt.Sprint(states), strings.Join(terms, " or "), (*jobEntity).job)
+	return strings.Join(terms, " or ")
+}
+
+// JobCounts counts every job by state. It asks the service for the State
+// column alone, so what it reads stays small however many jobs were run.
+func (s *Store) JobCounts(ctx context.Context) (map[guard.JobState]int, error) {
+	sel := "State"
+	pager := s.jobs.NewListEntitiesPager(&aztables.ListEntitiesOptions{Select: &sel})
+	out := map[guard.JobState]int{}
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, azerr.Classify("count jobs", err)
+		}
+		for _, raw := range page.Entities {
+			var row struct{ State string }
+			if err := json.Unmarshal(raw, &row); err != nil {
+				return nil, guard.Errorf(guard.KindInvalid, "count jobs: decode entity: %w", err)
+			}
+			out[guard.JobState(row.State)]++
+		}
+	}
+	return out, nil
 }
 
 // DueJobs returns the jobs not finished whose next wake-up is before

@@ -1,10 +1,11 @@
 // Package tablestore is the guard.Store on Azure Table Storage.
 //
-// It keeps three tables, named by a configurable prefix and a suffix:
+// It keeps four tables, named by a configurable prefix and a suffix:
 //
 //	<prefix>findings  PartitionKey = subscription key, RowKey = cluster key
 //	<prefix>jobs      PartitionKey = cluster key,      RowKey = job id
 //	<prefix>audit     PartitionKey = cluster key,      RowKey = audit entry key
+//	<prefix>kpis      PartitionKey = "kpis",           RowKey = UTC date (YYYY-MM-DD)
 //
 // Keys are guard.ClusterID.Key and guard.EncodeKey, so IDs that differ only
 // in case name the same record. Every entity has explicit columns a person
@@ -35,6 +36,7 @@ type Store struct {
 	findings *aztables.Client
 	jobs     *aztables.Client
 	audit    *aztables.Client
+	kpis     *aztables.Client
 }
 
 var _ guard.Store = (*Store)(nil)
@@ -44,6 +46,7 @@ const (
 	findingsSuffix = "findings"
 	jobsSuffix     = "jobs"
 	auditSuffix    = "audit"
+	kpisSuffix     = "kpis"
 )
 
 // validPrefix leaves room for the longest suffix in Table Storage's 63
@@ -70,14 +73,16 @@ func New(svc *aztables.ServiceClient, prefix string) (*Store, error) {
 	if err := CheckPrefix(prefix); err != nil {
 		return nil, fmt.Errorf("new table store: %w", err)
 	}
-	s := &Store{svc: svc, tables: []string{prefix + findingsSuffix, prefix + jobsSuffix, prefix + auditSuffix}}
+	s := &Store{svc: svc, tables: []string{prefix + findingsSuffix, prefix + jobsSuffix, prefix + auditSuffix, prefix + kpisSuffix}}
 	s.findings = svc.NewClient(s.tables[0])
 	s.jobs = svc.NewClient(s.tables[1])
 	s.audit = svc.NewClient(s.tables[2])
+	s.kpis = svc.NewClient(s.tables[3])
 	return s, nil
 }
 
-// Tables returns the names of the store's tables: findings, jobs, audit.
+// Tables returns the names of the store's tables: findings, jobs, audit,
+// kpis.
 func (s *Store) Tables() []string { return append([]string(nil), s.tables...) }
 
 // EnsureTables creates the store's tables; a table that exists already is
