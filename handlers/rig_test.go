@@ -118,13 +118,16 @@ func (r *rig) do(method, path string, body []byte, header http.Header) reply {
 		r.t.Fatal(err)
 	}
 	var out struct {
-		Logs        []string       `json:"Logs"`
-		ReturnValue map[string]int `json:"ReturnValue"`
+		Logs        []string        `json:"Logs"`
+		ReturnValue json.RawMessage `json:"ReturnValue"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
 		r.t.Fatalf("%s %s answered %d with a body that is not JSON: %q", method, path, resp.StatusCode, raw)
 	}
-	return reply{resp.StatusCode, resp.Header.Get("Content-Type"), out.Logs, out.ReturnValue, string(raw)}
+	// Most functions return counts by result; the others leave it nil.
+	var counts map[string]int
+	_ = json.Unmarshal(out.ReturnValue, &counts)
+	return reply{resp.StatusCode, resp.Header.Get("Content-Type"), out.Logs, counts, string(raw)}
 }
 
 func (r *rig) post(function string, envelope []byte) reply {

@@ -14,6 +14,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/redact"
+	"github.com/aksguard/aksguard/pkg/report"
 	"github.com/aksguard/aksguard/pkg/triage"
 )
 
@@ -23,6 +24,8 @@ const (
 	ClusterEvents   = "ClusterEvents"
 	RemediationJobs = "RemediationJobs"
 	Reconcile       = "Reconcile"
+	Sweep           = "Sweep"
+	Report          = "Report"
 
 	eventBinding   = "event"
 	messageBinding = "message"
@@ -33,6 +36,7 @@ type Service interface {
 	NewBatch() *guard.Batch
 	HandleMessage(ctx context.Context, m guard.Message) (guard.Outcome, error)
 	Reconcile(ctx context.Context) (guard.ReconcileOutcome, error)
+	Sweep(ctx context.Context) (guard.SweepOutcome, error)
 }
 
 var _ Service = (*guard.Service)(nil)
@@ -44,6 +48,9 @@ type Options struct {
 	// encoded as a string, and its data again in Metadata).
 	MaxBody int64
 	Log     *slog.Logger
+	// Report builds the fleet report the Report function answers with;
+	// nil answers 503.
+	Report func(ctx context.Context) (report.Report, error)
 }
 
 // Time bounds of one invocation's work.
@@ -54,6 +61,11 @@ const (
 	// eventTimeout bounds one ClusterEvents invocation: Event Grid waits 30
 	// seconds for an answer and delivers again after that.
 	eventTimeout = 20 * time.Second
+	// sweepTimeout bounds one Sweep, under host.json's functionTimeout
+	// (5 minutes): a sweep cut short is run whole by the next tick.
+	sweepTimeout = 4 * time.Minute
+	// reportTimeout bounds one Report request.
+	reportTimeout = 30 * time.Second
 	// maxLogLines bounds the Logs of one answer; a batch of thousands of
 	// bad events would otherwise become thousands of host log entries.
 	maxLogLines = 50
@@ -62,6 +74,7 @@ const (
 // Server is the custom handler.
 type Server struct {
 	svc     Service
+	report  func(ctx context.Context) (report.Report, error)
 	maxBody int64
 	log     *slog.Logger
 	stats   stats
@@ -71,7 +84,7 @@ type Server struct {
 func New(svc Service, o Options) *Server {
 	// SDK errors quote request URLs, which carry a SAS token when the
 	// guard was given a SAS connection string: every log line is masked.
-	s := &Server{svc: svc, maxBody: o.MaxBody, log: redact.Logger(o.Log)}
+	s := &Server{svc: svc, report: o.Report, maxBody: o.MaxBody, log: redact.Logger(o.Log)}
 	if s.maxBody <= 0 {
 		s.maxBody = 4 << 20
 	}
@@ -98,6 +111,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /"+ClusterEvents, s.invoke(ClusterEvents, eventTimeout, http.StatusOK, s.clusterEvents))
 	mux.HandleFunc("POST /"+RemediationJobs, s.invoke(RemediationJobs, jobTimeout, 0, s.remediationJobs))
 	mux.HandleFunc("POST /"+Reconcile, s.invoke(Reconcile, jobTimeout, 0, s.reconcile))
+	mux.HandleFunc("POST /"+Sweep, s.invoke(Sweep, sweepTimeout, 0, s.sweep))
+	mux.HandleFunc("POST /"+Report, s.invoke(Report, reportTimeout, 0, s.reportPage))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.stats.add("unknown", "not-found")
 		s.answer(w, http.StatusNotFound, response{Logs: []string{fmt.Sprintf("no function at %s %s", r.Method, r.URL.Path)}})
@@ -111,6 +126,9 @@ type result struct {
 	status int
 	logs   []string
 	value  any
+	// outputs are the function's output bindings, such as an HTTP
+	// trigger's "res".
+	outputs map[string]any
 }
 
 // invoke decodes the envelope, bounds the work in time, and writes the
@@ -143,7 +161,10 @@ func (s *Server) invoke(function string, timeout time.Duration, badStatus int, h
 		defer cancel()
 		res := handle(ctx, log, in)
 		log.Info("invocation done", "status", res.status, "duration_ms", time.Since(start).Milliseconds())
-		s.answer(w, res.status, response{Outputs: map[string]any{}, Logs: capLogs(res.logs), ReturnValue: res.value})
+		if res.outputs == nil {
+			res.outputs = map[string]any{}
+		}
+		s.answer(w, res.status, response{Outputs: res.outputs, Logs: capLogs(res.logs), ReturnValue: res.value})
 	}
 }
 

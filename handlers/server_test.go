@@ -100,7 +100,7 @@ func TestBadRequests(t *testing.T) {
 		// Service Bus dead-letters a message refused ten times: kept for a person.
 		{"not an object", "POST", "/RemediationJobs", []byte(`[1,2]`), http.StatusBadRequest, "request body is not a Functions invocation"},
 		{"oversized message", "POST", "/RemediationJobs", big, http.StatusRequestEntityTooLarge, "request body exceeds 4096 bytes"},
-		{"unknown route", "POST", "/Sweep", []byte(`{}`), http.StatusNotFound, "no function at POST /Sweep"},
+		{"unknown route", "POST", "/Audit", []byte(`{}`), http.StatusNotFound, "no function at POST /Audit"},
 		{"wrong method", "GET", "/ClusterEvents", nil, http.StatusNotFound, "no function at GET /ClusterEvents"},
 		{"missing binding", "POST", "/ClusterEvents", []byte(`{"Data":{"req":{}},"Metadata":{}}`), http.StatusOK, `Data has no "event" binding`},
 		{"trigger value not JSON", "POST", "/ClusterEvents", envelope(t, eventBinding, []byte("hello"), asString, nil), http.StatusOK, "invalid event: event payload: want a JSON object or array; the input starts with 'h' at line 1, column 1"},

@@ -35,6 +35,8 @@ type config struct {
 	clientID     string
 	logLevel     slog.Level
 	inAzure      bool
+	// sweepGroup is the management group the sweep lists, "" for all.
+	sweepGroup string
 	// guard holds the settings that shape the guard's decisions; serve
 	// adds the ports.
 	guard guard.Config
@@ -53,6 +55,7 @@ func loadConfig(getenv env) (config, error) {
 		alertsSource: getenv(settings.AlertsSource),
 		clientID:     getenv(settings.ClientID),
 		inAzure:      getenv(settings.Identity) != "",
+		sweepGroup:   strings.TrimSpace(getenv(settings.SweepScope)),
 	}
 	var problems []string
 	for _, s := range settings.All {
@@ -100,6 +103,9 @@ func (c config) malformed() []string {
 	if c.serviceBus != "" && !hostRE.MatchString(c.serviceBus) {
 		bad(settings.ServiceBus, c.serviceBus, "a fully qualified namespace such as <ns>.servicebus.windows.net")
 	}
+	if c.sweepGroup != "" && !managementGroupRE.MatchString(c.sweepGroup) {
+		bad(settings.SweepScope, c.sweepGroup, "a management group id (up to 90 letters, digits, -, _, ( ) and .)")
+	}
 	for name, v := range map[string]string{settings.AlertsURL: c.alertsURL, settings.TablesURL: c.tablesURL} {
 		if u, err := url.Parse(v); v != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
 			bad(name, v, "an https URL")
@@ -107,6 +113,9 @@ func (c config) malformed() []string {
 	}
 	return problems
 }
+
+// managementGroupRE is a management group id as Azure allows it.
+var managementGroupRE = regexp.MustCompile(`^[A-Za-z0-9_().-]{1,90}$`)
 
 // credential is the guard's own identity: its managed identity when running
 // in Azure (the platform sets IDENTITY_ENDPOINT), the developer's sign-in

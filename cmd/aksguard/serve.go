@@ -20,6 +20,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/rbac"
 	"github.com/aksguard/aksguard/pkg/redact"
+	"github.com/aksguard/aksguard/pkg/report"
 	"github.com/aksguard/aksguard/pkg/resourcegraph"
 	"github.com/aksguard/aksguard/pkg/servicebus"
 	"github.com/aksguard/aksguard/pkg/tablestore"
@@ -117,6 +118,7 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 	gc.Clusters, gc.Store, gc.Queue, gc.Alerts = aks.New(cred, nil), store, queue, alerts
 	roles := rbac.New(cred, nil)
 	gc.Directory, gc.Roles, gc.Permissions, gc.History, gc.Inventory, gc.Log = directory, roles, roles, history, history, log
+	gc.Fleet = history.Fleet(resourcegraph.FleetScope{ManagementGroup: cfg.sweepGroup}, nil)
 	guardSvc, err := guard.New(gc)
 	if err != nil {
 		return nil, nil, err
@@ -128,5 +130,6 @@ func wire(ctx context.Context, cfg config, log *slog.Logger) (*handlers.Server, 
 			log.Warn("close service bus sender", "error", err)
 		}
 	}
-	return handlers.New(guardSvc, handlers.Options{Log: log}), closeAll, nil
+	reports := func(ctx context.Context) (report.Report, error) { return report.Build(ctx, store, time.Now()) }
+	return handlers.New(guardSvc, handlers.Options{Log: log, Report: reports}), closeAll, nil
 }

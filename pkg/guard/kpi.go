@@ -45,7 +45,27 @@ type KPIs struct {
 	KubeletPending int `json:"kubeletPending"`
 	// Policy compares the guard's verdicts with Azure Policy's.
 	Policy PolicyCheck `json:"policy"`
+	// Flagged are the open and kubelet-pending findings flagged longest
+	// ago, at most maxFlagged of them, oldest first; FlaggedTotal counts
+	// them all. A report reads them here instead of every finding.
+	Flagged      []FlaggedCluster `json:"flagged"`
+	FlaggedTotal int              `json:"flaggedTotal"`
 }
+
+// FlaggedCluster is one row of the report's table of flagged clusters.
+type FlaggedCluster struct {
+	Cluster   string       `json:"cluster"`
+	State     FindingState `json:"state"`
+	FlaggedAt time.Time    `json:"flaggedAt"`
+	// Approver is who approved the remediation, empty before anyone did.
+	Approver string `json:"approver,omitempty"`
+	// Job is the remediation job's state, and Next what it waits for.
+	Job  JobState `json:"job,omitempty"`
+	Next string   `json:"next"`
+}
+
+// maxFlagged bounds the flagged clusters a snapshot lists.
+const maxFlagged = 100
 
 // KPIDay names the day of a snapshot taken at t: its UTC date.
 func KPIDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
@@ -85,6 +105,7 @@ type tally struct {
 	k       KPIs
 	ttrSum  time.Duration
 	ttrSeen int
+	oldest  []Finding // flagged longest ago, oldest first
 }
 
 func newTally(now time.Time) *tally {
@@ -119,6 +140,9 @@ func (t *tally) addUnlisted(f Finding) { t.finding(f) }
 
 func (t *tally) finding(f Finding) {
 	t.k.Findings[f.State]++
+	if f.State == FindingOpen || f.State == FindingKubeletPending {
+		t.flagged(f)
+	}
 	switch f.State {
 	case FindingOpen:
 		t.k.OpenByAge[ageBucket(t.now.Sub(f.FlaggedAt))]++
@@ -135,6 +159,25 @@ func (t *tally) finding(f Finding) {
 	}
 	if f.CaughtAfter > 0 && f.CaughtAfter <= CaughtWithin {
 		t.k.CaughtAtCreation++
+	}
+}
+
+// flagged keeps f if it is among the maxFlagged flagged longest ago.
+func (t *tally) flagged(f Finding) {
+	t.k.FlaggedTotal++
+	older := func(a, b Finding) int {
+		if c := a.FlaggedAt.Compare(b.FlaggedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Cluster.Key(), b.Cluster.Key())
+	}
+	i, _ := slices.BinarySearchFunc(t.oldest, f, older)
+	if i >= maxFlagged {
+		return
+	}
+	t.oldest = slices.Insert(t.oldest, i, f)
+	if len(t.oldest) > maxFlagged {
+		t.oldest = t.oldest[:maxFlagged]
 	}
 }
 

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -142,6 +143,9 @@ func (s *Service) Sweep(ctx context.Context) (SweepOutcome, error) {
 		return out, fmt.Errorf("sweep: count jobs: %w", err)
 	}
 	out.KPIs = tally.kpis(jobs)
+	if out.KPIs.Flagged, err = s.flaggedRows(ctx, tally.oldest); err != nil {
+		return out, fmt.Errorf("sweep: read the jobs of flagged clusters: %w", err)
+	}
 	if err := s.store.SaveKPIs(ctx, out.KPIs); err != nil {
 		return out, fmt.Errorf("sweep: save the day's KPIs: %w", err)
 	}
@@ -246,4 +250,48 @@ func disagreement(f Finding, found bool, c Cluster) string {
 		return "every pool has a new node image"
 	}
 	return ""
+}
+
+// flaggedRows describes each finding for the report's table, with its
+// job's state and what it waits for: one job read per row, and there are
+// at most maxFlagged.
+func (s *Service) flaggedRows(ctx context.Context, fs []Finding) ([]FlaggedCluster, error) {
+	out := make([]FlaggedCluster, 0, len(fs))
+	for _, f := range fs {
+		row := FlaggedCluster{Cluster: f.Cluster.String(), State: f.State, FlaggedAt: f.FlaggedAt, Next: "—"}
+		if f.Approval.approved() {
+			row.Approver = f.Approval.By.String()
+		}
+		if f.JobID != "" {
+			j, err := s.store.Job(ctx, f.Cluster, f.JobID)
+			switch {
+			case err == nil:
+				row.Job, row.Next = j.State, nextStep(j)
+			case KindOf(err) != KindNotFound:
+				return nil, err
+			}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// maxNextStep bounds the words of a next step, in characters.
+const maxNextStep = 120
+
+// nextStep says in a few words what a job waits for.
+func nextStep(j Job) string {
+	switch {
+	case j.State == JobAwaitingApproval:
+		return "tag " + ApprovalTag + "=approved"
+	case j.State.Terminal():
+		line, _, _ := strings.Cut(cmp.Or(j.Outcome, string(j.State)), "\n")
+		if r := []rune(line); len(r) > maxNextStep {
+			line = string(r[:maxNextStep-1]) + "…"
+		}
+		return line
+	case !j.NextWake.IsZero():
+		return string(j.State) + " until " + stamp(j.NextWake)
+	}
+	return string(j.State)
 }

@@ -57,6 +57,10 @@ func TestSweepFindsClustersNoEventShowed(t *testing.T) {
 		k.Findings[guard.FindingOpen] != 1 || k.OpenByAge["<1d"] != 1 || k.ApprovalsPending != 1 || k.Jobs[guard.JobAwaitingApproval] != 1 {
 		t.Errorf("KPIs = %+v; want 2 clusters, half compliant, one open finding under a day old awaiting approval", k)
 	}
+	if len(k.Flagged) != 1 || k.FlaggedTotal != 1 || !strings.EqualFold(k.Flagged[0].Cluster, spID) ||
+		k.Flagged[0].Job != guard.JobAwaitingApproval || !strings.Contains(k.Flagged[0].Next, "=approved") {
+		t.Errorf("flagged = %+v (total %d); want the SP cluster awaiting its approval tag", k.Flagged, k.FlaggedTotal)
+	}
 	hist, err := w.store.KPIHistory(t.Context(), t0)
 	if err != nil || len(hist) != 1 || hist[0].Clusters != 2 {
 		t.Errorf("KPIHistory() = %+v, %v; want the day's one snapshot", hist, err)

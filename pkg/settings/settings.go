@@ -20,27 +20,29 @@ import (
 
 // Names of the settings.
 const (
-	Port         = "FUNCTIONS_CUSTOMHANDLER_PORT"
-	TablesURL    = "AKSGUARD_TABLES_ENDPOINT"
-	TablesConn   = "AKSGUARD_TABLES_CONNECTION_STRING"
-	TablePrefix  = "AKSGUARD_TABLE_PREFIX"
-	ServiceBus   = "AKSGUARD_SERVICEBUS__fullyQualifiedNamespace"
-	AlertsURL    = "AKSGUARD_ALERTS_ENDPOINT"
-	AlertsSource = "AKSGUARD_ALERTS_SOURCE"
-	PrincipalID  = "AKSGUARD_PRINCIPAL_ID"
-	ClientID     = "AZURE_CLIENT_ID"
-	Debounce     = "AKSGUARD_DEBOUNCE"
-	Mode         = "AKSGUARD_MODE"
-	EnforceIn    = "AKSGUARD_ENFORCE_SCOPES"
-	Approvers    = "AKSGUARD_APPROVERS"
-	MaxUpdating  = "AKSGUARD_MAX_UPDATING"
-	UserAssigned = "AKSGUARD_USER_ASSIGNED_IDENTITY"
-	RoleScopes   = "AKSGUARD_ROLE_SCOPES"
-	NodeImages   = "AKSGUARD_NODE_IMAGE_UPGRADE"
-	Propagation  = "AKSGUARD_ROLE_PROPAGATION"
-	LogLevel     = "AKSGUARD_LOG_LEVEL"
-	SiteName     = "WEBSITE_SITE_NAME"
-	Identity     = "IDENTITY_ENDPOINT"
+	Port          = "FUNCTIONS_CUSTOMHANDLER_PORT"
+	TablesURL     = "AKSGUARD_TABLES_ENDPOINT"
+	TablesConn    = "AKSGUARD_TABLES_CONNECTION_STRING"
+	TablePrefix   = "AKSGUARD_TABLE_PREFIX"
+	ServiceBus    = "AKSGUARD_SERVICEBUS__fullyQualifiedNamespace"
+	AlertsURL     = "AKSGUARD_ALERTS_ENDPOINT"
+	AlertsSource  = "AKSGUARD_ALERTS_SOURCE"
+	PrincipalID   = "AKSGUARD_PRINCIPAL_ID"
+	ClientID      = "AZURE_CLIENT_ID"
+	Debounce      = "AKSGUARD_DEBOUNCE"
+	Mode          = "AKSGUARD_MODE"
+	EnforceIn     = "AKSGUARD_ENFORCE_SCOPES"
+	Approvers     = "AKSGUARD_APPROVERS"
+	MaxUpdating   = "AKSGUARD_MAX_UPDATING"
+	UserAssigned  = "AKSGUARD_USER_ASSIGNED_IDENTITY"
+	RoleScopes    = "AKSGUARD_ROLE_SCOPES"
+	NodeImages    = "AKSGUARD_NODE_IMAGE_UPGRADE"
+	Propagation   = "AKSGUARD_ROLE_PROPAGATION"
+	LogLevel      = "AKSGUARD_LOG_LEVEL"
+	SweepSchedule = "AKSGUARD_SWEEP_SCHEDULE"
+	SweepScope    = "AKSGUARD_SWEEP_MANAGEMENT_GROUP"
+	SiteName      = "WEBSITE_SITE_NAME"
+	Identity      = "IDENTITY_ENDPOINT"
 )
 
 // Setting is one app setting the binary reads. The README's configuration
@@ -64,7 +66,7 @@ var All = []Setting{
 	{SiteName, false, true, false, "the function app's name, used in the alerts' CloudEvents source"},
 	{TablesURL, false, false, false, "Table Storage endpoint, e.g. https://<account>.table.core.windows.net (managed identity); this or " + TablesConn + " is required"},
 	{TablesConn, false, false, false, "Table Storage connection string, for Azurite or local runs; overrides " + TablesURL},
-	{TablePrefix, false, false, false, "prefix for the table names findings, jobs and audit (up to 55 letters and digits, starting with a letter)"},
+	{TablePrefix, false, false, false, "prefix for the table names findings, jobs, audit and kpis (up to 55 letters and digits, starting with a letter)"},
 	{ServiceBus, true, false, false, "Service Bus namespace, e.g. <ns>.servicebus.windows.net; also the RemediationJobs trigger's identity-based connection"},
 	{AlertsURL, true, false, false, "Event Grid topic endpoint for alerts, https://<topic>.<region>-1.eventgrid.azure.net/api/events"},
 	{AlertsSource, false, false, false, "CloudEvents source of alerts; default /aksguard/<" + SiteName + ">"},
@@ -80,6 +82,8 @@ var All = []Setting{
 	{Propagation, false, false, true, "how long after granting roles to a user-assigned identity the update waits for them to propagate; default 10m (Microsoft: up to 60 minutes)"},
 	{RoleScopes, false, false, true, "comma-separated extra subscriptions (/subscriptions/<id>) or management groups where a service principal's role assignments are looked up, besides the cluster's own"},
 	{LogLevel, false, false, false, "debug, info (default), warn or error"},
+	{SweepSchedule, false, false, false, "NCRONTAB schedule of the Sweep timer, read by the Functions host from functions/Sweep/function.json; the host does not start the app without it; e.g. 0 0 * * * * (hourly)"},
+	{SweepScope, false, false, false, "management group (its id) whose subscriptions the sweep lists; empty lists every subscription the guard's identity can read"},
 }
 
 // Lookup returns the setting named name.

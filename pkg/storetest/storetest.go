@@ -619,7 +619,10 @@ func testKPIs(t *testing.T, s guard.Store) {
 			Findings: map[guard.FindingState]int{guard.FindingOpen: 2}, OpenByAge: map[string]int{"<1d": 2},
 			Jobs: map[guard.JobState]int{guard.JobFailed: 1}, Incidents: 1, MeanTimeToRemediateSeconds: 3600.5,
 			Policy: guard.PolicyCheck{Assigned: 3, Agree: 2, DisagreeTotal: 1, Disagreements: []guard.PolicyDisagreement{
-				{Cluster: clusterA.String(), Policy: "Compliant", Guard: "service-principal", Why: "unknown"}}}}
+				{Cluster: clusterA.String(), Policy: "Compliant", Guard: "service-principal", Why: "unknown"}}},
+			Flagged: []guard.FlaggedCluster{{Cluster: clusterB.String(), State: guard.FindingOpen, FlaggedAt: day(d, 1),
+				Approver: "dana@contoso.com", Job: guard.JobWaitingWindow, Next: "waiting-window until 2026-12-06T02:00:00Z"}},
+			FlaggedTotal: 7}
 	}
 	for _, v := range []guard.KPIs{k(1, 9, 3), k(2, 9, 4), k(2, 18, 5), k(3, 9, 6)} {
 		if err := s.SaveKPIs(ctx, v); err != nil {

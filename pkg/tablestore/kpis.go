@@ -22,7 +22,11 @@ type kpiEntity struct {
 	PartitionKey string
 	RowKey       string // guard.KPIDay
 	At           string
-	KPIs         string // JSON of guard.KPIs
+	// KPIs is the JSON of guard.KPIs without its two lists, which have
+	// columns of their own so each stays within a column's 64 KiB.
+	KPIs          string
+	Disagreements string // JSON array of guard.PolicyDisagreement
+	Flagged       string // JSON array of guard.FlaggedCluster
 }
 
 // SaveKPIs keeps k as its day's snapshot, replacing an earlier one of the
@@ -30,11 +34,22 @@ type kpiEntity struct {
 func (s *Store) SaveKPIs(ctx context.Context, k guard.KPIs) error {
 	day := guard.KPIDay(k.At)
 	op := "save the KPIs of " + day
-	data, err := json.Marshal(k)
+	figures := k
+	figures.Policy.Disagreements, figures.Flagged = nil, nil
+	data, err := json.Marshal(figures)
 	if err != nil {
 		return guard.Errorf(guard.KindInvalid, "%s: %w", op, err)
 	}
-	e := &kpiEntity{PartitionKey: kpisPartition, RowKey: day, At: formatTime(k.At), KPIs: string(data)}
+	disagreements, err := jsonColumn("Disagreements", k.Policy.Disagreements)
+	if err != nil {
+		return err
+	}
+	flagged, err := jsonColumn("Flagged", k.Flagged)
+	if err != nil {
+		return err
+	}
+	e := &kpiEntity{PartitionKey: kpisPartition, RowKey: day, At: formatTime(k.At), KPIs: string(data),
+		Disagreements: disagreements, Flagged: flagged}
 	if err := checkEntity(op, e); err != nil {
 		return err
 	}
@@ -56,6 +71,12 @@ func (s *Store) KPIHistory(ctx context.Context, since time.Time) ([]guard.KPIs, 
 		var k guard.KPIs
 		if err := json.Unmarshal([]byte(e.KPIs), &k); err != nil {
 			return k, guard.Errorf(guard.KindInvalid, "KPIs of %s: %w", e.RowKey, err)
+		}
+		var d decoder
+		k.Policy.Disagreements = decodeList[guard.PolicyDisagreement](&d, "Disagreements", e.Disagreements)
+		k.Flagged = decodeList[guard.FlaggedCluster](&d, "Flagged", e.Flagged)
+		if d.err != nil {
+			return k, guard.Errorf(guard.KindInvalid, "KPIs of %s: %w", e.RowKey, d.err)
 		}
 		return k, nil
 	})
