@@ -15,6 +15,7 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	fs.Var(&output, "output", "table (a timeline and a summary), or json: one JSON object per line")
 	trail := fs.String("trail", "", "with table output, also print this cluster's audit trail")
 	verbose := fs.Bool("v", false, "also print the handler's JSON logs to stderr")
+	serve := fs.String("serve", "", "after the run, serve the fleet report page at this address (such as 127.0.0.1:8080) until interrupted; the scenario must sweep")
 	files, code, ok := parseFlags(fs, args, 1)
 	if !ok {
 		return code
@@ -38,5 +39,6 @@ func runSimulate(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if *trail != "" {
 		trails = append(trails, *trail)
 	}
-	return play(ctx, sc, "simulate", "simulation of "+files[0], output == "json", trails, *verbose, stdout, stderr, getenv)
+	return play(ctx, sc, playOptions{command: "simulate", what: "simulation of " + files[0], asJSON: output == "json", trails: trails,
+		verbose: *verbose, serve: *serve}, stdout, stderr, getenv)
 }

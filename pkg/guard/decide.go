@@ -145,8 +145,8 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules, look appro
 		d.evaluated(f, changed, "still flagged; "+verdict)
 	case ev.Verdict.Flagged():
 		d.flag(verdict, r.debounce)
-		if f.FirstSeen.IsZero() && why.event() && !why.at.IsZero() && now.After(why.at) {
-			d.next.CaughtAfter = now.Sub(why.at)
+		if f.FirstSeen.IsZero() && why.event() {
+			d.next.FlaggedWriteAt = why.at
 		}
 	case ev.Verdict.Compliant() && (f.State == FindingOpen || f.State == FindingExempt):
 		d.close(FindingResolved, "now uses a managed identity")

@@ -35,10 +35,11 @@ type Finding struct {
 	LastEvaluated time.Time
 	FlaggedAt     time.Time
 	ClosedAt      time.Time
-	// CaughtAfter is, for a cluster flagged the first time the guard saw
-	// it, through its event, how long after the write the flag came; zero
-	// otherwise (first seen by a sweep or a timer).
-	CaughtAfter time.Duration
+	// FlaggedWriteAt is, for a cluster flagged the first time the guard saw
+	// it, through its event, when that write happened; zero otherwise
+	// (first seen by a sweep or a timer). FlaggedAt minus it is how fast
+	// a non-compliant creation was caught.
+	FlaggedWriteAt time.Time
 	// JobID is the remediation job opened when the cluster was flagged.
 	JobID string
 	// Approval is the approval tag as last seen, nil before it was ever set.

@@ -157,7 +157,7 @@ func (t *tally) finding(f Finding) {
 			t.ttrSeen++
 		}
 	}
-	if f.CaughtAfter > 0 && f.CaughtAfter <= CaughtWithin {
+	if !f.FlaggedWriteAt.IsZero() && f.FlaggedAt.Sub(f.FlaggedWriteAt) <= CaughtWithin {
 		t.k.CaughtAtCreation++
 	}
 }
@@ -200,12 +200,12 @@ func (t *tally) policy(r pageResult, listed Verdict) {
 	}
 	why := "unknown"
 	switch {
-	case r.found && r.row.PolicyAt.Before(r.finding.LastEvaluated):
-		why = "Azure Policy evaluated the cluster at " + stamp(r.row.PolicyAt) + ", before the guard read it at " + stamp(r.finding.LastEvaluated) + "; policy evaluations can lag a day"
+	case verdict == VerdictMixed:
+		why = "the cluster has a managed identity and still names a service principal in servicePrincipalProfile"
 	case r.found && r.finding.State == FindingKubeletPending:
 		why = "the control plane uses a managed identity; kubelet may still use the service principal"
-	case verdict == VerdictMixed:
-		why = "the cluster has a managed identity and still names a service principal"
+	case r.found && r.row.PolicyAt.Before(r.finding.LastEvaluated):
+		why = "Azure Policy evaluated the cluster at " + stamp(r.row.PolicyAt) + ", before the guard read it at " + stamp(r.finding.LastEvaluated) + "; policy evaluations can lag a day"
 	}
 	t.k.Policy.Disagreements = append(t.k.Policy.Disagreements, PolicyDisagreement{
 		Cluster: r.row.Cluster.ID.String(), Policy: r.row.Policy, Guard: string(verdict), Why: why})

@@ -40,8 +40,8 @@ func TestSweepFindsClustersNoEventShowed(t *testing.T) {
 		t.Fatalf("first sweep = %+v after %d ARM reads; want 2 clusters, 2 re-evaluations queued, 2 queries, no read", out, w.fleet.Calls("Get"))
 	}
 	w.pump(t0.Add(time.Minute))
-	if f := w.findingOf(spID); f.State != guard.FindingOpen || f.JobID == "" || f.CaughtAfter != 0 {
-		t.Errorf("SP cluster finding = %s (job %q, caught after %v); want open with a job, not counted as caught at creation", f.State, f.JobID, f.CaughtAfter)
+	if f := w.findingOf(spID); f.State != guard.FindingOpen || f.JobID == "" || !f.FlaggedWriteAt.IsZero() {
+		t.Errorf("SP cluster finding = %s (job %q, write at %v); want open with a job, not counted as caught at creation", f.State, f.JobID, f.FlaggedWriteAt)
 	}
 	if f := w.findingOf(msiID); f.State != guard.FindingClear {
 		t.Errorf("MSI cluster finding = %s, want clear", f.State)

@@ -16,6 +16,7 @@ var pageHTML string
 
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"percent": Percent,
+	"short":   Short,
 	"mttr":    MTTR,
 	"stamp":   func(t interface{ Format(string) string }) string { return t.Format("2006-01-02 15:04 UTC") },
 }).Parse(pageHTML))
@@ -70,8 +71,7 @@ func (r Report) HTML(w io.Writer) error {
 		v.Ages = append(v.Ages, count{b, r.Latest.OpenByAge[b]})
 	}
 	for _, f := range r.Latest.Flagged {
-		name := f.Cluster[strings.LastIndex(f.Cluster, "/")+1:]
-		v.Flagged = append(v.Flagged, flaggedRow{FlaggedCluster: f, Name: name, Age: Age(r.Latest.At, f.FlaggedAt)})
+		v.Flagged = append(v.Flagged, flaggedRow{FlaggedCluster: f, Name: Short(f.Cluster), Age: Age(r.Latest.At, f.FlaggedAt)})
 	}
 	return page.Execute(w, v)
 }

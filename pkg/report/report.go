@@ -8,6 +8,7 @@ package report
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aksguard/aksguard/pkg/guard"
@@ -50,6 +51,16 @@ func Build(ctx context.Context, store guard.Store, now time.Time) (Report, error
 		r.Latest = hist[len(hist)-1]
 	}
 	return r, nil
+}
+
+// Short names a cluster by its resource group and name, which is what a
+// person looks for; the full ID is in the JSON.
+func Short(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	if len(parts) == 8 && strings.EqualFold(parts[2], "resourceGroups") {
+		return parts[3] + "/" + parts[7]
+	}
+	return id
 }
 
 // Percent writes a rate as a person reads it: "62.5%".

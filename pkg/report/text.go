@@ -44,9 +44,9 @@ func (r Report) Text(w io.Writer) error {
 	if len(k.Flagged) > 0 {
 		fmt.Fprintf(w, "\nflagged clusters (the %d flagged longest ago of %d):\n", len(k.Flagged), k.FlaggedTotal)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLUSTER\tSTATE\tAPPROVER\tAGE\tNEXT STEP")
+		fmt.Fprintln(tw, "RESOURCE GROUP/CLUSTER\tSTATE\tAPPROVER\tAGE\tNEXT STEP")
 		for _, f := range k.Flagged {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Cluster, f.State, cmp.Or(f.Approver, "—"), Age(k.At, f.FlaggedAt), f.Next)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", Short(f.Cluster), f.State, cmp.Or(f.Approver, "—"), Age(k.At, f.FlaggedAt), f.Next)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -55,7 +55,7 @@ func (r Report) Text(w io.Writer) error {
 	if len(k.Policy.Disagreements) > 0 {
 		fmt.Fprintf(w, "\nAzure Policy disagrees on %d clusters:\n", k.Policy.DisagreeTotal)
 		for _, d := range k.Policy.Disagreements {
-			fmt.Fprintf(w, "  %s: policy %s, guard %s — %s\n", d.Cluster, d.Policy, d.Guard, d.Why)
+			fmt.Fprintf(w, "  %s: policy %s, guard %s — %s\n", Short(d.Cluster), d.Policy, d.Guard, d.Why)
 		}
 	}
 	return nil

@@ -13,6 +13,22 @@ type Expect struct {
 	// Clusters are expectations of clusters, by name.
 	Clusters map[string]ClusterExpect `json:"clusters,omitempty"`
 	Totals   *TotalsExpect            `json:"totals,omitempty"`
+	// KPIs are figures of the last sweep; a scenario that expects them
+	// must sweep.
+	KPIs *KPIExpect `json:"kpis,omitempty"`
+}
+
+// KPIExpect holds the figures of the last sweep to compare.
+type KPIExpect struct {
+	Clusters         *int `json:"clusters,omitempty"`
+	ManagedIdentity  *int `json:"managedIdentity,omitempty"`
+	ServicePrincipal *int `json:"servicePrincipal,omitempty"`
+	Flagged          *int `json:"flagged,omitempty"`
+	ApprovalsPending *int `json:"approvalsPending,omitempty"`
+	KubeletPending   *int `json:"kubeletPending,omitempty"`
+	Incidents        *int `json:"incidents,omitempty"`
+	CaughtAtCreation *int `json:"caughtAtCreation,omitempty"`
+	PolicyDisagree   *int `json:"policyDisagree,omitempty"`
 }
 
 // ClusterExpect holds the fields of a ClusterResult to compare; a field
@@ -97,6 +113,22 @@ func (sc *Scenario) Check(res *Result) []string {
 		for _, typ := range slices.Sorted(maps.Keys(t.Alerts)) {
 			n := t.Alerts[typ]
 			wantN("totals: alerts "+typ, res.Totals.Alerts[typ], &n)
+		}
+	}
+	if e := sc.Expect.KPIs; e != nil {
+		k := res.KPIs
+		if k == nil {
+			bad = append(bad, "kpis: no sweep ran")
+		} else {
+			wantN("kpis: clusters", k.Clusters, e.Clusters)
+			wantN("kpis: managedIdentity", k.ManagedIdentity, e.ManagedIdentity)
+			wantN("kpis: servicePrincipal", k.ServicePrincipal, e.ServicePrincipal)
+			wantN("kpis: flagged", k.FlaggedTotal, e.Flagged)
+			wantN("kpis: approvalsPending", k.ApprovalsPending, e.ApprovalsPending)
+			wantN("kpis: kubeletPending", k.KubeletPending, e.KubeletPending)
+			wantN("kpis: incidents", k.Incidents, e.Incidents)
+			wantN("kpis: caughtAtCreation", k.CaughtAtCreation, e.CaughtAtCreation)
+			wantN("kpis: policyDisagree", k.Policy.DisagreeTotal, e.PolicyDisagree)
 		}
 	}
 	slices.Sort(bad)

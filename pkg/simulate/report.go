@@ -22,6 +22,8 @@ type Result struct {
 	Totals   Totals          `json:"totals"`
 	// Trails are the clusters' audit trails, by name.
 	Trails map[string][]guard.AuditEntry `json:"-"`
+	// KPIs are the last sweep's figures; nil when no sweep ran.
+	KPIs *guard.KPIs `json:"kpis,omitempty"`
 }
 
 // ClusterResult is one cluster's end state.
@@ -175,6 +177,13 @@ func (r *runner) results(ctx context.Context) (*Result, error) {
 	r.mu.Lock()
 	res.Totals.DeadLettered, res.Totals.EventsDeadLettered = len(r.dead), r.deadEvents
 	r.mu.Unlock()
+	hist, err := r.store.KPIHistory(ctx, r.start)
+	if err != nil {
+		return nil, fmt.Errorf("read the KPIs: %w", err)
+	}
+	if len(hist) > 0 {
+		res.KPIs = &hist[len(hist)-1]
+	}
 	return res, nil
 }
 

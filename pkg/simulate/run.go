@@ -21,6 +21,8 @@ import (
 	"github.com/aksguard/aksguard/pkg/azurefake"
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/memory"
+	"github.com/aksguard/aksguard/pkg/report"
+	"github.com/aksguard/aksguard/pkg/resourcegraph"
 	"github.com/aksguard/aksguard/pkg/settings"
 )
 
@@ -100,7 +102,8 @@ func Run(ctx context.Context, sc *Scenario, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := handlers.New(svc, handlers.Options{Log: r.o.Log})
+	reports := func(ctx context.Context) (report.Report, error) { return report.Build(ctx, r.store, r.az.Clock.Now()) }
+	srv := handlers.New(svc, handlers.Options{Log: r.o.Log, Report: reports})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen on loopback: %w", err)
@@ -213,6 +216,11 @@ func (r *runner) build() error {
 			f.SetLatestNodeImage(r.byName[strings.ToLower(name)].id, pool, version)
 		}
 	}
+	for name, state := range r.sc.PolicyStates {
+		// Azure Policy evaluates about once a day: the state is from the
+		// night before the scenario.
+		f.SetPolicyState(r.byName[strings.ToLower(name)].id, azurefake.PolicyState{State: state, At: r.start.Add(-12 * time.Hour)})
+	}
 	f.BeforePut(r.beforeThePut)
 	for i, s := range r.sc.Steps {
 		if s.At == beforePut {
@@ -260,6 +268,7 @@ func (r *runner) guard() (*guard.Service, error) {
 	roles := r.az.RBAC.Client()
 	graph := r.az.Fleet.ResourceGraph()
 	cfg.Directory, cfg.Roles, cfg.Permissions, cfg.History, cfg.Inventory = r.az.Graph.Client(), roles, roles, graph, graph
+	cfg.Fleet = graph.Fleet(resourcegraph.FleetScope{ManagementGroup: r.sc.Settings[settings.SweepScope]}, nil)
 	cfg.Now, cfg.PollWait, cfg.Log = r.az.Clock.Now, time.Millisecond, r.o.Log
 	return guard.New(cfg)
 }
@@ -362,6 +371,8 @@ func (r *runner) apply(i int) error {
 	case doRawEvent:
 		r.schedule(i, now, r.newEvent(event{raw: s.Body, at: now}))
 		return nil
+	case doSweep:
+		return r.sweep(context.Background())
 	}
 	c := r.byName[strings.ToLower(s.Cluster)]
 	by := r.sc.Principals[s.By]
@@ -619,6 +630,21 @@ func (r *runner) reconcile(ctx context.Context) error {
 		return nil
 	}
 	r.o.Report.Invocation(InvocationLine{At: r.az.Clock.Now(), Function: handlers.Reconcile, What: "timer", Status: a.status, Logs: a.logs})
+	return nil
+}
+
+// sweep fires the Sweep timer; the timeline always shows it.
+func (r *runner) sweep(ctx context.Context) error {
+	env, err := json.Marshal(map[string]any{"Data": map[string]any{"timer": json.RawMessage(`{"Schedule":{"AdjustForDST":true},"IsPastDue":false}`)},
+		"Metadata": map[string]any{"sys": map[string]any{"MethodName": handlers.Sweep}}})
+	if err != nil {
+		return err
+	}
+	a, err := r.invoke(ctx, handlers.Sweep, env)
+	if err != nil {
+		return err
+	}
+	r.o.Report.Invocation(InvocationLine{At: r.az.Clock.Now(), Function: handlers.Sweep, What: "timer", Status: a.status, Logs: a.logs})
 	return nil
 }
 

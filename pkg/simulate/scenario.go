@@ -53,6 +53,10 @@ type Scenario struct {
 	// cluster name, then pool name; a pool's own version means none newer.
 	// Unlisted pools have one newer than they run.
 	LatestNodeImages map[string]map[string]string `json:"latestNodeImages,omitempty"`
+	// PolicyStates are Azure Policy's compliance states ("Compliant" or
+	// "NonCompliant") for the built-in managed-identity definition, by
+	// cluster name; a cluster left out has no assignment.
+	PolicyStates map[string]string `json:"policyStates,omitempty"`
 	// Azure chooses how the simulator behaves where Microsoft's docs are
 	// silent.
 	Azure Azure `json:"azure,omitempty"`
@@ -144,7 +148,8 @@ type Step struct {
 	// read it.
 	At string `json:"at"`
 	// Do is the action: create, write, pool-write, set-tag, remove-tag,
-	// migrate-by-hand, delete, redeliver, raw-event or fault.
+	// migrate-by-hand, upgrade-node-image, delete, redeliver, raw-event,
+	// fault, or sweep (the Sweep timer fires).
 	Do string `json:"do"`
 	// Say is printed on the timeline.
 	Say     string `json:"say,omitempty"`
@@ -192,13 +197,14 @@ const (
 	doRawEvent   = "raw-event"
 	doFault      = "fault"
 	doNodeImage  = "upgrade-node-image"
+	doSweep      = "sweep"
 	beforePut    = "before-put"
 	viaTagsAPI   = "tags-api"
 	viaCluster   = "cluster-write"
 	defaultStart = "2026-11-27T09:00:00Z"
 )
 
-var actions = []string{doCreate, doWrite, doPoolWrite, doSetTag, doRemoveTag, doMigrate, doNodeImage, doDelete, doRedeliver, doRawEvent, doFault}
+var actions = []string{doCreate, doWrite, doPoolWrite, doSetTag, doRemoveTag, doMigrate, doNodeImage, doDelete, doRedeliver, doRawEvent, doFault, doSweep}
 
 // Duration is a JSON duration: Go's ("90s", "1h30m") or whole days ("2d").
 type Duration time.Duration
@@ -376,6 +382,14 @@ func (sc *Scenario) check() error {
 			return fmt.Errorf("maintenanceConfigurations: no cluster named %q in the fleet", name)
 		}
 	}
+	for name, state := range sc.PolicyStates {
+		if !known[strings.ToLower(name)] {
+			return fmt.Errorf("policyStates: no cluster named %q in the fleet", name)
+		}
+		if state != "Compliant" && state != "NonCompliant" {
+			return fmt.Errorf("policyStates.%s: %q is neither Compliant nor NonCompliant", name, state)
+		}
+	}
 	for name := range sc.LatestNodeImages {
 		if !known[strings.ToLower(name)] {
 			return fmt.Errorf("latestNodeImages: no cluster named %q in the fleet", name)
@@ -411,7 +425,7 @@ func (sc *Scenario) checkStep(i int, clusters map[string]bool, created map[strin
 		if _, err := parseDuration(s.At); err != nil {
 			return fmt.Errorf("field at: %v, or before-put", err)
 		}
-	} else if s.Do == doFault || s.Do == doRedeliver || s.Do == doRawEvent || s.Do == doCreate {
+	} else if s.Do == doFault || s.Do == doRedeliver || s.Do == doRawEvent || s.Do == doCreate || s.Do == doSweep {
 		return fmt.Errorf("field at: before-put needs an action on a cluster's resource, not %s", s.Do)
 	}
 	need := func(field string, ok bool) error {
@@ -453,6 +467,8 @@ func (sc *Scenario) checkStep(i int, clusters map[string]bool, created map[strin
 		return nil
 	case doRawEvent:
 		return need("body", len(s.Body) > 0)
+	case doSweep:
+		return forbid("cluster", s.Cluster != "")
 	}
 	if err := need("cluster", s.Cluster != ""); err != nil {
 		return err

@@ -209,26 +209,6 @@ func (d *decoder) time(column, s string) time.Time {
 	return t
 }
 
-// duration reads a duration column; "" is zero.
-func (d *decoder) duration(column, s string) time.Duration {
-	if s == "" {
-		return 0
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		d.keep(fmt.Errorf("column %s: %w", column, err))
-	}
-	return v
-}
-
-// durationColumn writes a duration as Go spells it, "" for zero.
-func durationColumn(v time.Duration) string {
-	if v == 0 {
-		return ""
-	}
-	return v.String()
-}
-
 func (d *decoder) keep(err error) {
 	if d.err == nil {
 		d.err = err

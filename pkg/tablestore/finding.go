@@ -12,20 +12,20 @@ type findingEntity struct {
 	PartitionKey string // cluster's SubscriptionKey
 	RowKey       string // cluster's Key
 	clusterColumns
-	Verdict       string
-	State         string
-	Reasons       string // JSON array of strings
-	SPClientID    string `json:"SPClientId"`
-	Resolution    string
-	FirstSeen     string `json:",omitempty"`
-	LastEvaluated string `json:",omitempty"`
-	FlaggedAt     string `json:",omitempty"`
-	ClosedAt      string `json:",omitempty"`
-	RecheckAt     string `json:",omitempty"`
-	JobID         string `json:"JobId"`
-	CaughtAfter   string `json:",omitempty"` // a Go duration, "1m30s"
-	RecentEvents  string // JSON array of event ids
-	Kubelet       string // JSON of guard.KubeletMove, "" before any
+	Verdict        string
+	State          string
+	Reasons        string // JSON array of strings
+	SPClientID     string `json:"SPClientId"`
+	Resolution     string
+	FirstSeen      string `json:",omitempty"`
+	LastEvaluated  string `json:",omitempty"`
+	FlaggedAt      string `json:",omitempty"`
+	ClosedAt       string `json:",omitempty"`
+	RecheckAt      string `json:",omitempty"`
+	JobID          string `json:"JobId"`
+	FlaggedWriteAt string `json:",omitempty"`
+	RecentEvents   string // JSON array of event ids
+	Kubelet        string // JSON of guard.KubeletMove, "" before any
 	approvalColumns
 	Outbox string // JSON array of guard.Effect
 }
@@ -66,7 +66,7 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 		ClosedAt:        formatTime(f.ClosedAt),
 		RecheckAt:       formatTime(f.RecheckAt),
 		JobID:           f.JobID,
-		CaughtAfter:     durationColumn(f.CaughtAfter),
+		FlaggedWriteAt:  formatTime(f.FlaggedWriteAt),
 		RecentEvents:    recent,
 		Kubelet:         kubelet,
 		approvalColumns: approval,
@@ -77,24 +77,24 @@ func findingToEntity(f *guard.Finding) (*findingEntity, error) {
 func (e *findingEntity) finding(etag string) (guard.Finding, error) {
 	var d decoder
 	f := guard.Finding{
-		Cluster:       e.id(),
-		Verdict:       guard.Verdict(e.Verdict),
-		Reasons:       decodeList[string](&d, "Reasons", e.Reasons),
-		SPClientID:    e.SPClientID,
-		State:         guard.FindingState(e.State),
-		Resolution:    e.Resolution,
-		FirstSeen:     d.time("FirstSeen", e.FirstSeen),
-		LastEvaluated: d.time("LastEvaluated", e.LastEvaluated),
-		FlaggedAt:     d.time("FlaggedAt", e.FlaggedAt),
-		ClosedAt:      d.time("ClosedAt", e.ClosedAt),
-		JobID:         e.JobID,
-		RecheckAt:     d.time("RecheckAt", e.RecheckAt),
-		CaughtAfter:   d.duration("CaughtAfter", e.CaughtAfter),
-		RecentEvents:  decodeList[string](&d, "RecentEvents", e.RecentEvents),
-		Kubelet:       decodeObject[guard.KubeletMove](&d, "Kubelet", e.Kubelet),
-		Approval:      e.approval(&d),
-		Outbox:        decodeList[guard.Effect](&d, "Outbox", e.Outbox),
-		ETag:          etag,
+		Cluster:        e.id(),
+		Verdict:        guard.Verdict(e.Verdict),
+		Reasons:        decodeList[string](&d, "Reasons", e.Reasons),
+		SPClientID:     e.SPClientID,
+		State:          guard.FindingState(e.State),
+		Resolution:     e.Resolution,
+		FirstSeen:      d.time("FirstSeen", e.FirstSeen),
+		LastEvaluated:  d.time("LastEvaluated", e.LastEvaluated),
+		FlaggedAt:      d.time("FlaggedAt", e.FlaggedAt),
+		ClosedAt:       d.time("ClosedAt", e.ClosedAt),
+		JobID:          e.JobID,
+		RecheckAt:      d.time("RecheckAt", e.RecheckAt),
+		FlaggedWriteAt: d.time("FlaggedWriteAt", e.FlaggedWriteAt),
+		RecentEvents:   decodeList[string](&d, "RecentEvents", e.RecentEvents),
+		Kubelet:        decodeObject[guard.KubeletMove](&d, "Kubelet", e.Kubelet),
+		Approval:       e.approval(&d),
+		Outbox:         decodeList[guard.Effect](&d, "Outbox", e.Outbox),
+		ETag:           etag,
 	}
 	if d.err != nil {
 		return guard.Finding{}, guard.Errorf(guard.KindInvalid, "decode finding %s/%s: %w", e.PartitionKey, e.RowKey, d.err)
