@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/aksguard/aksguard/pkg/demo"
+	"github.com/aksguard/aksguard/pkg/report"
 	"github.com/aksguard/aksguard/pkg/simulate"
 	"github.com/aksguard/aksguard/pkg/storetest"
 	"github.com/aksguard/aksguard/pkg/tablestore"
@@ -93,4 +95,42 @@ func TestDemoAzurite(t *testing.T) {
 	}
 	t.Cleanup(func() { storetest.DeleteTables(t, svc, strings.Fields(m[1])) })
 	checkDemoJSON(t, r)
+
+	// aksguard report reads the same tables, as an operator would the
+	// deployed guard's.
+	prefix := strings.TrimSuffix(strings.Fields(m[1])[0], "findings")
+	env := map[string]string{"AKSGUARD_TABLES_CONNECTION_STRING": conn, "AKSGUARD_TABLE_PREFIX": prefix}
+	rep := aksguard(t, "", env, "report", "--output", "json")
+	var got report.Report
+	if err := json.Unmarshal([]byte(rep.stdout), &got); rep.code != 0 || err != nil {
+		t.Fatalf("run(report --output json) = %d, %v; stderr %q", rep.code, err, rep.stderr)
+	}
+	if got.Latest.Clusters != 10 || got.Latest.FlaggedTotal != 6 || len(got.History) != 2 {
+		t.Errorf("report = %+v; want the demo's last sweep (10 clusters, 6 flagged) and two days of history", got.Latest)
+	}
+	text := aksguard(t, "", env, "report")
+	if text.code != 0 || !strings.Contains(text.stdout, "compliance                40.0% (4 of 10 clusters use a managed identity)") {
+		t.Errorf("run(report) = %d, %q", text.code, text.stdout)
+	}
+}
+
+// TestOperatorCommandsNeedTheirSettings: report and sweep name what is
+// missing and exit 2.
+func TestOperatorCommandsNeedTheirSettings(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"report"}, nil, "set AKSGUARD_TABLES_ENDPOINT"},
+		{[]string{"sweep"}, nil, "set AKSGUARD_SERVICEBUS__fullyQualifiedNamespace"},
+		{[]string{"sweep"}, map[string]string{"AKSGUARD_SERVICEBUS__fullyQualifiedNamespace": "ns.servicebus.windows.net"}, "set AKSGUARD_TABLES_ENDPOINT"},
+		{[]string{"sweep"}, map[string]string{"AKSGUARD_SWEEP_MANAGEMENT_GROUP": "a/b"}, "is not a management group id"},
+		{[]string{"report"}, map[string]string{"AKSGUARD_TABLES_ENDPOINT": "https://x.table.core.windows.net", "AKSGUARD_TABLE_PREFIX": "9bad"}, "table prefix"},
+	} {
+		r := aksguard(t, "", tt.env, tt.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("run(%v) = %d, %q; want 2 saying %q", tt.args, r.code, r.stderr, tt.want)
+		}
+	}
 }

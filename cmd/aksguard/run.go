@@ -23,6 +23,8 @@ commands:
   triage FILE|-   what the intake would do with each Event Grid event; calls nothing
   demo            the whole pipeline on a simulated fleet, no Azure account needed
   simulate FILE   a scenario (settings, fleet, timed steps, faults) through the real handler on a simulated Azure
+  sweep           list every cluster with Azure Resource Graph and queue a re-read of those the records disagree with (az login)
+  report          the fleet's KPIs from the deployed guard's tables (az login)
   serve           the Azure Functions custom handler (started by the Functions host)
 
 Run "aksguard <command> -h" for a command's flags.
@@ -46,6 +48,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDemo(ctx, rest, stdout, stderr, getenv)
 	case "simulate":
 		return runSimulate(ctx, rest, stdout, stderr, getenv)
+	case "sweep":
+		return runSweep(ctx, rest, stdout, stderr, getenv)
+	case "report":
+		return runReport(ctx, rest, stdout, stderr, getenv)
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr, getenv)
 	case "help", "-h", "-help", "--help":

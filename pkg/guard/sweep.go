@@ -3,7 +3,9 @@ package guard
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +74,25 @@ type SweepOutcome struct {
 	KPIs    KPIs `json:"kpis"`
 }
 
+// Sweeper sweeps the fleet. It needs only the listing, the store and the
+// queue: an operator runs it from a workstation (aksguard sweep), and the
+// deployed guard carries out the re-evaluations it queues.
+type Sweeper struct {
+	Fleet Fleet
+	Store Store
+	Queue Queue
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Log is where re-evaluations the queue refused are logged; nil
+	// discards.
+	Log *slog.Logger
+}
+
+// Sweep sweeps with the Service's ports. See Sweeper.Sweep.
+func (s *Service) Sweep(ctx context.Context) (SweepOutcome, error) {
+	return Sweeper{Fleet: s.fleet, Store: s.store, Queue: s.queue, Now: s.now, Log: s.log}.Sweep(ctx)
+}
+
 // sweepWorkers bounds the findings read at once while a page is compared.
 const sweepWorkers = 8
 
@@ -86,16 +107,25 @@ const listingLag = 30 * time.Minute
 // listing no longer shows. It computes the KPIs from what it read and
 // saves them as the day's snapshot. Memory stays bounded by a page, the
 // subscriptions and the open findings, whatever the fleet's size.
-func (s *Service) Sweep(ctx context.Context) (SweepOutcome, error) {
-	if s.fleet == nil {
+func (s Sweeper) Sweep(ctx context.Context) (SweepOutcome, error) {
+	switch {
+	case s.Fleet == nil:
 		return SweepOutcome{}, Errorf(KindInvalid, "sweep: no Resource Graph listing configured")
+	case s.Store == nil || s.Queue == nil:
+		return SweepOutcome{}, Errorf(KindInvalid, "sweep: a store and a queue are needed")
 	}
-	now := s.now()
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	now := s.Now()
 	tally := newTally(now)
 	var mu sync.Mutex
 	var out SweepOutcome
 	seen := map[string]bool{} // keys of open findings the rows show
-	listing, err := s.fleet.Clusters(ctx, func(page []Listed) error {
+	listing, err := s.Fleet.Clusters(ctx, func(page []Listed) error {
 		return s.comparePage(ctx, page, now, func(r pageResult) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -116,8 +146,14 @@ func (s *Service) Sweep(ctx context.Context) (SweepOutcome, error) {
 	if err != nil {
 		return out, fmt.Errorf("sweep: list the clusters: %w", err)
 	}
-	open, err := s.store.FindingsIn(ctx, FindingOpen, FindingKubeletPending)
-	if err = s.partial(err, new(ReconcileOutcome)); err != nil {
+	open, err := s.Store.FindingsIn(ctx, FindingOpen, FindingKubeletPending)
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		// Undecodable rows cannot be counted; the others still are.
+		s.Log.Error("sweep: records left out", "error", err)
+		err = nil
+	}
+	if err != nil {
 		return out, fmt.Errorf("sweep: list open findings: %w", err)
 	}
 	listed := map[string]bool{}
@@ -138,7 +174,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepOutcome, error) {
 			out.Waiting++
 		}
 	}
-	jobs, err := s.store.JobCounts(ctx)
+	jobs, err := s.Store.JobCounts(ctx)
 	if err != nil {
 		return out, fmt.Errorf("sweep: count jobs: %w", err)
 	}
@@ -146,7 +182,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepOutcome, error) {
 	if out.KPIs.Flagged, err = s.flaggedRows(ctx, tally.oldest); err != nil {
 		return out, fmt.Errorf("sweep: read the jobs of flagged clusters: %w", err)
 	}
-	if err := s.store.SaveKPIs(ctx, out.KPIs); err != nil {
+	if err := s.Store.SaveKPIs(ctx, out.KPIs); err != nil {
 		return out, fmt.Errorf("sweep: save the day's KPIs: %w", err)
 	}
 	return out, nil
@@ -164,7 +200,7 @@ type pageResult struct {
 // comparePage reads the finding of every row of a page, sweepWorkers at a
 // time, queues a re-evaluation where the two disagree, and hands each
 // result to done. It fails only when the store cannot be read.
-func (s *Service) comparePage(ctx context.Context, page []Listed, now time.Time, done func(pageResult)) error {
+func (s Sweeper) comparePage(ctx context.Context, page []Listed, now time.Time, done func(pageResult)) error {
 	work := make(chan Listed)
 	errs := make(chan error, sweepWorkers)
 	var wg sync.WaitGroup
@@ -196,9 +232,9 @@ func (s *Service) comparePage(ctx context.Context, page []Listed, now time.Time,
 	}
 }
 
-func (s *Service) compareRow(ctx context.Context, row Listed, now time.Time) (pageResult, error) {
+func (s Sweeper) compareRow(ctx context.Context, row Listed, now time.Time) (pageResult, error) {
 	r := pageResult{row: row}
-	f, err := s.store.Finding(ctx, row.Cluster.ID)
+	f, err := s.Store.Finding(ctx, row.Cluster.ID)
 	switch {
 	case err == nil:
 		r.finding, r.found = f, true
@@ -215,11 +251,11 @@ func (s *Service) compareRow(ctx context.Context, row Listed, now time.Time) (pa
 // sendEvaluate queues a re-evaluation of id. Its id names the sweep's hour
 // and the disagreement, so a sweep run twice within Service Bus's
 // duplicate-detection window queues it once.
-func (s *Service) sendEvaluate(ctx context.Context, id ClusterID, reason, what string, now time.Time) bool {
+func (s Sweeper) sendEvaluate(ctx context.Context, id ClusterID, reason, what string, now time.Time) bool {
 	hour := now.UTC().Truncate(time.Hour).Format("2006010215")
 	m := Message{ID: "sweep-" + shortHash(id.Key(), what, hour), Kind: MessageEvaluate, Cluster: id, Reason: reason}
-	if err := s.queue.Send(ctx, m); err != nil {
-		s.log.Warn("sweep: re-evaluation not queued; the next sweep tries again", "cluster_id", id.String(), "error", err)
+	if err := s.Queue.Send(ctx, m); err != nil {
+		s.Log.Warn("sweep: re-evaluation not queued; the next sweep tries again", "cluster_id", id.String(), "error", err)
 		return false
 	}
 	return true
@@ -255,7 +291,7 @@ func disagreement(f Finding, found bool, c Cluster) string {
 // flaggedRows describes each finding for the report's table, with its
 // job's state and what it waits for: one job read per row, and there are
 // at most maxFlagged.
-func (s *Service) flaggedRows(ctx context.Context, fs []Finding) ([]FlaggedCluster, error) {
+func (s Sweeper) flaggedRows(ctx context.Context, fs []Finding) ([]FlaggedCluster, error) {
 	out := make([]FlaggedCluster, 0, len(fs))
 	for _, f := range fs {
 		row := FlaggedCluster{Cluster: f.Cluster.String(), State: f.State, FlaggedAt: f.FlaggedAt, Next: "—"}
@@ -263,7 +299,7 @@ func (s *Service) flaggedRows(ctx context.Context, fs []Finding) ([]FlaggedClust
 			row.Approver = f.Approval.By.String()
 		}
 		if f.JobID != "" {
-			j, err := s.store.Job(ctx, f.Cluster, f.JobID)
+			j, err := s.Store.Job(ctx, f.Cluster, f.JobID)
 			switch {
 			case err == nil:
 				row.Job, row.Next = j.State, nextStep(j)
