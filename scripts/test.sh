@@ -4,7 +4,9 @@
 # Needs Go, Node.js and npm, nothing else. It installs the Azurite pinned in
 # tools/azurite/package-lock.json, starts its table service on a free
 # loopback port with in-memory storage, exports AKSGUARD_TEST_TABLES (the
-# connection string the tablestore tests read), then runs in order:
+# connection string the tablestore tests read), installs Debian's chromium
+# when it is missing (for the report page's browser test; its screenshot
+# goes to build/artifacts/), then runs in order:
 #   gofmt -l, go vet, go test -race, and every benchmark once.
 # Azurite is stopped on exit, whatever happens.
 set -euo pipefail
@@ -98,6 +100,24 @@ log "Azurite accepts connections after $((SECONDS - started)) s"
 
 # Azurite's well-known development account; the key is public.
 export AKSGUARD_TEST_TABLES="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:$port/devstoreaccount1;"
+
+# Headless Chromium for the report page's test, from Debian's packages.
+if ! command -v chromium >/dev/null; then
+	log "Chromium: apt-get install chromium"
+	apt=(apt-get)
+	[[ $(id -u) == 0 ]] || apt=(sudo -n apt-get)
+	export DEBIAN_FRONTEND=noninteractive
+	if ! "${apt[@]}" install -y -q chromium >"$work/apt.log" 2>&1; then
+		"${apt[@]}" update -q >>"$work/apt.log" 2>&1 || true
+		"${apt[@]}" install -y -q chromium >>"$work/apt.log" 2>&1 || {
+			sed 's/^/  | /' "$work/apt.log" >&2
+			die "could not install Debian's chromium"
+		}
+	fi
+fi
+export AKSGUARD_CHROMIUM=$(command -v chromium)
+export AKSGUARD_ARTIFACTS=$root/build/artifacts
+log "Chromium: $("$AKSGUARD_CHROMIUM" --version 2>/dev/null || echo "$AKSGUARD_CHROMIUM"); screenshots in build/artifacts/"
 
 # --- Checks ----------------------------------------------------------------
 step() {

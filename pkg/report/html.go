@@ -36,9 +36,11 @@ type view struct {
 	Flagged   []flaggedRow
 	TrendPath string
 	TrendDots []dot
-	Bars      []bar
-	BarsH     int
-	Ages      []count
+	// FirstDay and LastDay label the trend's ends.
+	FirstDay, LastDay string
+	Bars              []bar
+	BarsH             int
+	Ages              []count
 }
 
 type dot struct {
@@ -66,6 +68,9 @@ type flaggedRow struct {
 func (r Report) HTML(w io.Writer) error {
 	v := view{Report: r}
 	v.TrendPath, v.TrendDots = trend(r.History)
+	if n := len(r.History); n > 0 {
+		v.FirstDay, v.LastDay = r.History[0].Day, r.History[n-1].Day
+	}
 	v.Bars, v.BarsH = bars(r.Latest.Findings)
 	for _, b := range guard.AgeBuckets {
 		v.Ages = append(v.Ages, count{b, r.Latest.OpenByAge[b]})
