@@ -96,8 +96,8 @@ func (s faultyStore) PendingFindings(ctx context.Context) (fs []guard.Finding, e
 	return fs, err
 }
 
-func (s faultyStore) FindingsIn(ctx context.Context, states ...guard.FindingState) (fs []guard.Finding, err error) {
-	err = s.fs.call(Tables, func() error { fs, err = s.Store.FindingsIn(ctx, states...); return err })
+func (s faultyStore) FindingsIn(ctx context.Context, subscription string, states ...guard.FindingState) (fs []guard.Finding, err error) {
+	err = s.fs.call(Tables, func() error { fs, err = s.Store.FindingsIn(ctx, subscription, states...); return err })
 	return fs, err
 }
 

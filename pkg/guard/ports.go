@@ -25,10 +25,12 @@ type Store interface {
 	SaveFinding(ctx context.Context, f *Finding) error
 	// Findings returns every finding, in no particular order.
 	Findings(ctx context.Context) ([]Finding, error)
-	// FindingsIn returns the findings in one of states, with a filtered
-	// query; like the other filtered queries it leaves out a record it
-	// cannot decode and names it in a *PartialError.
-	FindingsIn(ctx context.Context, states ...FindingState) ([]Finding, error)
+	// FindingsIn returns the findings of clusters in subscription (every
+	// subscription for "") in one of states (any state when none is
+	// given), with a filtered query; like the other filtered queries it
+	// leaves out a record it cannot decode and names it in a
+	// *PartialError.
+	FindingsIn(ctx context.Context, subscription string, states ...FindingState) ([]Finding, error)
 
 	// Job returns one job, or an *Error of KindNotFound.
 	Job(ctx context.Context, id ClusterID, jobID string) (Job, error)

@@ -111,7 +111,7 @@ func (w *world) audit(cluster string) []guard.AuditEntry {
 func (w *world) clock() time.Time { return w.az.Clock.Now() }
 func (w *world) set(t time.Time)  { w.az.Clock.Set(t) }
 
-func id(t *testing.T, s string) guard.ClusterID {
+func id(t testing.TB, s string) guard.ClusterID {
 	t.Helper()
 	c, err := armid.ParseCluster(s)
 	if err != nil {

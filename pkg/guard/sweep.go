@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,8 +52,9 @@ type Listing struct {
 	Queries int
 	// Subscriptions are the subscriptions listed, lower case.
 	Subscriptions []string
-	// Complete is false when Resource Graph left subscriptions out; a
-	// cluster missing from the rows then proves nothing.
+	// Complete is false when Resource Graph left subscriptions out (it
+	// serves at most 10,000 at tenant or management-group scope); only
+	// the subscriptions listed are swept.
 	Complete bool
 }
 
@@ -93,7 +95,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepOutcome, error) {
 	return Sweeper{Fleet: s.fleet, Store: s.store, Queue: s.queue, Now: s.now, Log: s.log}.Sweep(ctx)
 }
 
-// sweepWorkers bounds the findings read at once while a page is compared.
+// sweepWorkers bounds the store queries, and the rows compared, at once.
 const sweepWorkers = 8
 
 // listingLag is how long Resource Graph may take to show a new cluster: a
@@ -105,8 +107,12 @@ const listingLag = 30 * time.Minute
 // finding, approval tag changed on an open finding, kubelet moved on a
 // kubelet-pending one), and one for every open finding whose cluster the
 // listing no longer shows. It computes the KPIs from what it read and
-// saves them as the day's snapshot. Memory stays bounded by a page, the
-// subscriptions and the open findings, whatever the fleet's size.
+// saves them as the day's snapshot. Rows come in id order, so by
+// subscription: each subscription's findings are read with one partition
+// query when its first row arrives and let go when its last has passed,
+// so memory stays bounded by a page, its subscriptions' findings and the
+// list of subscriptions, whatever the fleet's size, and the store answers
+// one query per subscription, not one read per cluster.
 func (s Sweeper) Sweep(ctx context.Context) (SweepOutcome, error) {
 	switch {
 	case s.Fleet == nil:
@@ -121,71 +127,222 @@ func (s Sweeper) Sweep(ctx context.Context) (SweepOutcome, error) {
 		s.Log = slog.New(slog.DiscardHandler)
 	}
 	now := s.Now()
-	tally := newTally(now)
-	var mu sync.Mutex
-	var out SweepOutcome
-	seen := map[string]bool{} // keys of open findings the rows show
+	sw := &sweep{s: s, now: now, tally: newTally(now), subs: map[string]*subscriptionFindings{}, listed: map[string]bool{}, closed: map[string]bool{}}
 	listing, err := s.Fleet.Clusters(ctx, func(page []Listed) error {
-		return s.comparePage(ctx, page, now, func(r pageResult) {
-			mu.Lock()
-			defer mu.Unlock()
-			tally.add(r)
-			out.Clusters++
-			if r.sent {
-				out.Evaluations++
-			}
-			if r.waiting {
-				out.Waiting++
-			}
-			if r.found && (r.finding.State == FindingOpen || r.finding.State == FindingKubeletPending) {
-				seen[r.finding.Cluster.Key()] = true
-			}
-		})
+		var subs []string
+		for _, row := range page {
+			subs = append(subs, strings.ToLower(row.Cluster.ID.Subscription))
+		}
+		last := subs[len(subs)-1]
+		if err := sw.each(ctx, subs, sw.load); err != nil {
+			return err
+		}
+		s.comparePage(ctx, page, now, sw.find, sw.add)
+		// Rows come in id order, so by subscription: every subscription
+		// before the page's last is complete.
+		return sw.each(ctx, sw.loaded(func(sub string) bool { return sub != last }), sw.close)
 	})
+	out := &sw.out
 	out.Listing, out.Queries, out.Subscriptions = listing, listing.Queries, len(listing.Subscriptions)
 	if err != nil {
-		return out, fmt.Errorf("sweep: list the clusters: %w", err)
+		return *out, fmt.Errorf("sweep: list the clusters: %w", err)
 	}
-	open, err := s.Store.FindingsIn(ctx, FindingOpen, FindingKubeletPending)
-	var pe *PartialError
-	if errors.As(err, &pe) {
-		// Undecodable rows cannot be counted; the others still are.
-		s.Log.Error("sweep: records left out", "error", err)
-		err = nil
+	if !listing.Complete {
+		// Only the subscriptions listed are swept; the others' findings
+		// are left as they are.
+		s.Log.Warn("sweep: Resource Graph listed only part of the subscriptions (x-ms-tenant-subscription-limit-hit); set a management group to sweep the rest", "subscriptions", len(listing.Subscriptions))
 	}
-	if err != nil {
-		return out, fmt.Errorf("sweep: list open findings: %w", err)
-	}
-	listed := map[string]bool{}
+	// Subscriptions that showed no cluster may still have open findings
+	// of clusters deleted since.
+	rest := sw.loaded(func(string) bool { return true })
 	for _, sub := range listing.Subscriptions {
-		listed[strings.ToLower(sub)] = true
+		if sub = strings.ToLower(sub); !sw.listed[sub] {
+			rest = append(rest, sub)
+		}
 	}
-	for _, f := range open {
-		if seen[f.Cluster.Key()] {
-			continue
+	if err := sw.each(ctx, rest, func(ctx context.Context, sub string) error {
+		if err := sw.load(ctx, sub); err != nil {
+			return err
 		}
-		tally.addUnlisted(f)
-		if !listing.Complete || !listed[strings.ToLower(f.Cluster.Subscription)] || f.FirstSeen.After(now.Add(-listingLag)) {
-			continue
-		}
-		if s.sendEvaluate(ctx, f.Cluster, "sweep: Resource Graph no longer lists the cluster", "gone", now) {
-			out.GoneChecks++
-		} else {
-			out.Waiting++
-		}
+		return sw.close(ctx, sub)
+	}); err != nil {
+		return *out, err
 	}
 	jobs, err := s.Store.JobCounts(ctx)
 	if err != nil {
-		return out, fmt.Errorf("sweep: count jobs: %w", err)
+		return *out, fmt.Errorf("sweep: count jobs: %w", err)
 	}
-	out.KPIs = tally.kpis(jobs)
-	if out.KPIs.Flagged, err = s.flaggedRows(ctx, tally.oldest); err != nil {
-		return out, fmt.Errorf("sweep: read the jobs of flagged clusters: %w", err)
+	out.KPIs = sw.tally.kpis(jobs)
+	if out.KPIs.Flagged, err = s.flaggedRows(ctx, sw.tally.oldest); err != nil {
+		return *out, fmt.Errorf("sweep: read the jobs of flagged clusters: %w", err)
 	}
 	if err := s.Store.SaveKPIs(ctx, out.KPIs); err != nil {
-		return out, fmt.Errorf("sweep: save the day's KPIs: %w", err)
+		return *out, fmt.Errorf("sweep: save the day's KPIs: %w", err)
 	}
-	return out, nil
+	return *out, nil
+}
+
+// sweep is one sweep's running state. What it holds grows with the
+// subscriptions and the findings of the subscriptions on the page being
+// compared, not with the fleet.
+type sweep struct {
+	s     Sweeper
+	now   time.Time
+	mu    sync.Mutex
+	out   SweepOutcome
+	tally *tally
+	// subs holds the findings of the subscriptions being listed.
+	subs map[string]*subscriptionFindings
+	// listed are the subscriptions that showed a cluster; closed those
+	// done with. Rows of a closed one mean Resource Graph did not keep
+	// the order.
+	listed, closed map[string]bool
+	warned         bool
+}
+
+// subscriptionFindings are a subscription's findings, read with one
+// partition query, and the keys of those whose cluster a row showed.
+type subscriptionFindings struct {
+	byKey map[string]Finding
+	seen  map[string]bool
+}
+
+// each runs fn for every distinct subscription of subs, sweepWorkers at a
+// time, and returns the first error.
+func (sw *sweep) each(ctx context.Context, subs []string, fn func(ctx context.Context, sub string) error) error {
+	subs = slices.Compact(slices.Sorted(slices.Values(subs))) // a copy: the caller's stays as it was
+	work := make(chan string)
+	errs := make(chan error, len(subs))
+	var wg sync.WaitGroup
+	for range min(sweepWorkers, len(subs)) {
+		wg.Go(func() {
+			for sub := range work {
+				if err := fn(ctx, sub); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, sub := range subs {
+		work <- sub
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// loaded returns the subscriptions whose findings are held that keep
+// says to pick.
+func (sw *sweep) loaded(keep func(sub string) bool) []string {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	var out []string
+	for sub := range sw.subs {
+		if keep(sub) {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+// load reads a subscription's findings, once.
+func (sw *sweep) load(ctx context.Context, sub string) error {
+	sw.mu.Lock()
+	_, ok := sw.subs[sub]
+	if sw.closed[sub] && !sw.warned {
+		// A deletion check queued for this subscription's clusters costs
+		// an ARM read, which finds them; it never closes a finding.
+		sw.warned = true
+		sw.s.Log.Warn("sweep: Resource Graph listed a subscription's clusters out of order; its open findings may be counted twice", "subscription", sub)
+	}
+	sw.mu.Unlock()
+	if ok {
+		return nil
+	}
+	fs, err := sw.s.Store.FindingsIn(ctx, sub)
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		// Undecodable rows cannot be compared; the others still are.
+		sw.s.Log.Error("sweep: records left out", "subscription", sub, "error", err)
+		err = nil
+	}
+	if err != nil {
+		return fmt.Errorf("sweep: read the findings of subscription %s: %w", sub, err)
+	}
+	sf := &subscriptionFindings{byKey: make(map[string]Finding, len(fs)), seen: map[string]bool{}}
+	for _, f := range fs {
+		sf.byKey[f.Cluster.Key()] = f
+	}
+	sw.mu.Lock()
+	sw.subs[sub] = sf
+	sw.mu.Unlock()
+	return nil
+}
+
+// find returns the finding of a listed cluster, from its subscription's.
+func (sw *sweep) find(id ClusterID) (Finding, bool) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sf := sw.subs[strings.ToLower(id.Subscription)]
+	if sf == nil {
+		return Finding{}, false
+	}
+	f, ok := sf.byKey[id.Key()]
+	return f, ok
+}
+
+// add counts one compared row.
+func (sw *sweep) add(r pageResult) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.tally.add(r)
+	sw.out.Clusters++
+	if r.sent {
+		sw.out.Evaluations++
+	}
+	if r.waiting {
+		sw.out.Waiting++
+	}
+	sub := strings.ToLower(r.row.Cluster.ID.Subscription)
+	sw.listed[sub] = true
+	if sf := sw.subs[sub]; sf != nil {
+		sf.seen[r.row.Cluster.ID.Key()] = true
+	}
+}
+
+// close finishes a subscription: an open finding whose cluster its rows
+// did not show gets a re-evaluation, which reads the cluster and closes
+// the finding if ARM says it is gone; it is counted in the KPIs meanwhile.
+func (sw *sweep) close(ctx context.Context, sub string) error {
+	sw.mu.Lock()
+	sf := sw.subs[sub]
+	delete(sw.subs, sub)
+	sw.closed[sub] = true
+	sw.mu.Unlock()
+	if sf == nil {
+		return nil
+	}
+	for k, f := range sf.byKey {
+		if sf.seen[k] || f.State != FindingOpen && f.State != FindingKubeletPending {
+			continue
+		}
+		sw.mu.Lock()
+		sw.tally.addUnlisted(f)
+		sw.mu.Unlock()
+		if f.FirstSeen.After(sw.now.Add(-listingLag)) {
+			continue
+		}
+		sent := sw.s.sendEvaluate(ctx, f.Cluster, "sweep: Resource Graph no longer lists the cluster", "gone", sw.now)
+		sw.mu.Lock()
+		if sent {
+			sw.out.GoneChecks++
+		} else {
+			sw.out.Waiting++
+		}
+		sw.mu.Unlock()
+	}
+	return nil
 }
 
 // pageResult is what comparing one row found.
@@ -197,25 +354,17 @@ type pageResult struct {
 	waiting bool
 }
 
-// comparePage reads the finding of every row of a page, sweepWorkers at a
-// time, queues a re-evaluation where the two disagree, and hands each
-// result to done. It fails only when the store cannot be read.
-func (s Sweeper) comparePage(ctx context.Context, page []Listed, now time.Time, done func(pageResult)) error {
+// comparePage compares every row of a page with its finding (find), and
+// queues a re-evaluation where the two disagree, sweepWorkers rows at a
+// time, since a first sweep queues one for every cluster; it hands each
+// result to done.
+func (s Sweeper) comparePage(ctx context.Context, page []Listed, now time.Time, find func(ClusterID) (Finding, bool), done func(pageResult)) {
 	work := make(chan Listed)
-	errs := make(chan error, sweepWorkers)
 	var wg sync.WaitGroup
 	for range min(sweepWorkers, len(page)) {
 		wg.Go(func() {
 			for row := range work {
-				r, err := s.compareRow(ctx, row, now)
-				if err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-					continue
-				}
-				done(r)
+				done(s.compareRow(ctx, row, now, find))
 			}
 		})
 	}
@@ -224,28 +373,16 @@ func (s Sweeper) comparePage(ctx context.Context, page []Listed, now time.Time, 
 	}
 	close(work)
 	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
 }
 
-func (s Sweeper) compareRow(ctx context.Context, row Listed, now time.Time) (pageResult, error) {
+func (s Sweeper) compareRow(ctx context.Context, row Listed, now time.Time, find func(ClusterID) (Finding, bool)) pageResult {
 	r := pageResult{row: row}
-	f, err := s.Store.Finding(ctx, row.Cluster.ID)
-	switch {
-	case err == nil:
-		r.finding, r.found = f, true
-	case KindOf(err) != KindNotFound:
-		return r, fmt.Errorf("read finding %s: %w", row.Cluster.ID, err)
-	}
+	r.finding, r.found = find(row.Cluster.ID)
 	if why := disagreement(r.finding, r.found, row.Cluster); why != "" {
 		r.sent = s.sendEvaluate(ctx, row.Cluster.ID, "sweep: "+why, why, now)
 		r.waiting = !r.sent
 	}
-	return r, nil
+	return r
 }
 
 // sendEvaluate queues a re-evaluation of id. Its id names the sweep's hour

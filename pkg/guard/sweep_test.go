@@ -195,7 +195,7 @@ func TestSweepStoreOutageSavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.restart(func(c *guard.Config) { c.Store = w.az.Faults.Store(w.store) })
-	if _, err := w.svc.Sweep(t.Context()); err == nil || !strings.Contains(err.Error(), "read finding") {
+	if _, err := w.svc.Sweep(t.Context()); err == nil || !strings.Contains(err.Error(), "read the findings of subscription") {
 		t.Errorf("Sweep() error = %v, want the store's failure", err)
 	}
 	if hist, _ := w.store.KPIHistory(t.Context(), t0); len(hist) != 0 {

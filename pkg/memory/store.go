@@ -19,9 +19,11 @@ import (
 // Store is a guard.Store in memory with the same ETag semantics as Table
 // Storage. Records are deep-copied in and out, so callers never share state.
 type Store struct {
-	mu       sync.Mutex
-	version  int
-	findings map[string]guard.Finding
+	mu      sync.Mutex
+	version int
+	// findings are by subscription, then cluster: partitions as in Table
+	// Storage, so a query of one subscription reads only its own.
+	findings map[string]map[string]guard.Finding
 	jobs     map[string]guard.Job
 	audit    map[string]map[string]guard.AuditEntry
 	kpis     map[string]guard.KPIs
@@ -32,7 +34,7 @@ var _ guard.Store = (*Store)(nil)
 // NewStore returns an empty Store.
 func NewStore() *Store {
 	return &Store{
-		findings: map[string]guard.Finding{},
+		findings: map[string]map[string]guard.Finding{},
 		jobs:     map[string]guard.Job{},
 		audit:    map[string]map[string]guard.AuditEntry{},
 		kpis:     map[string]guard.KPIs{},
@@ -76,7 +78,7 @@ func checkETag(what string, exists bool, stored, given string) error {
 func (s *Store) Finding(_ context.Context, id guard.ClusterID) (guard.Finding, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, ok := s.findings[id.Key()]
+	f, ok := s.findings[id.SubscriptionKey()][id.Key()]
 	if !ok {
 		return guard.Finding{}, notFound("finding " + id.String())
 	}
@@ -86,35 +88,48 @@ func (s *Store) Finding(_ context.Context, id guard.ClusterID) (guard.Finding, e
 func (s *Store) SaveFinding(_ context.Context, f *guard.Finding) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, exists := s.findings[f.Cluster.Key()]
+	part := s.findings[f.Cluster.SubscriptionKey()]
+	old, exists := part[f.Cluster.Key()]
 	if err := checkETag("finding "+f.Cluster.String(), exists, old.ETag, f.ETag); err != nil {
 		return err
 	}
 	f.ETag = s.nextETag()
-	s.findings[f.Cluster.Key()] = clone(*f)
+	if part == nil {
+		part = map[string]guard.Finding{}
+		s.findings[f.Cluster.SubscriptionKey()] = part
+	}
+	part[f.Cluster.Key()] = clone(*f)
 	return nil
 }
 
 func (s *Store) Findings(context.Context) ([]guard.Finding, error) {
-	return s.findingsWhere(func(guard.Finding) bool { return true }), nil
+	return s.findingsWhere("", func(guard.Finding) bool { return true }), nil
 }
 
 func (s *Store) PendingFindings(context.Context) ([]guard.Finding, error) {
-	return s.findingsWhere(func(f guard.Finding) bool { return len(f.Outbox) > 0 }), nil
+	return s.findingsWhere("", func(f guard.Finding) bool { return len(f.Outbox) > 0 }), nil
 }
 
-func (s *Store) FindingsIn(_ context.Context, states ...guard.FindingState) ([]guard.Finding, error) {
-	return s.findingsWhere(func(f guard.Finding) bool { return slices.Contains(states, f.State) }), nil
+func (s *Store) FindingsIn(_ context.Context, subscription string, states ...guard.FindingState) ([]guard.Finding, error) {
+	return s.findingsWhere(subscription, func(f guard.Finding) bool { return len(states) == 0 || slices.Contains(states, f.State) }), nil
 }
 
-// findingsWhere returns copies of the findings keep keeps.
-func (s *Store) findingsWhere(keep func(guard.Finding) bool) []guard.Finding {
+// findingsWhere returns copies of the findings keep keeps, of one
+// subscription or ("") all.
+func (s *Store) findingsWhere(subscription string, keep func(guard.Finding) bool) []guard.Finding {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]guard.Finding, 0, len(s.findings))
-	for _, f := range s.findings {
-		if keep(f) {
-			out = append(out, clone(f))
+	parts := s.findings
+	if subscription != "" {
+		key := guard.ClusterID{Subscription: subscription}.SubscriptionKey()
+		parts = map[string]map[string]guard.Finding{key: s.findings[key]}
+	}
+	var out []guard.Finding
+	for _, fs := range parts {
+		for _, f := range fs {
+			if keep(f) {
+				out = append(out, clone(f))
+			}
 		}
 	}
 	return out

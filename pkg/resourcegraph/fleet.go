@@ -1,6 +1,7 @@
 package resourcegraph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resourcegraph/armresourcegraph"
 
@@ -113,7 +115,7 @@ var clustersQuery = "resources\n" +
 func (l *Listing) Clusters(ctx context.Context, fn func([]guard.Listed) error) (guard.Listing, error) {
 	out := guard.Listing{Complete: true}
 	var subs []string
-	err := l.pages(ctx, &out, subscriptionsQuery, nil, func(rows []any) error {
+	err := l.pages(ctx, &out, subscriptionsQuery, nil, func(rows []any, _ []byte) error {
 		for _, r := range rows {
 			m, _ := r.(map[string]any)
 			if s, _ := m["subscriptionId"].(string); s != "" {
@@ -128,14 +130,13 @@ func (l *Listing) Clusters(ctx context.Context, fn func([]guard.Listed) error) (
 	out.Subscriptions = subs
 	for start := 0; start < len(subs); start += subscriptionBatch {
 		batch := subs[start:min(start+subscriptionBatch, len(subs))]
-		err := l.pages(ctx, &out, clustersQuery, batch, func(rows []any) error {
-			page := make([]guard.Listed, 0, len(rows))
-			for i, r := range rows {
-				listed, err := listedOf(r)
-				if err != nil {
-					return guard.Errorf(guard.KindInvalid, "Resource Graph row %d: %w", i, err)
-				}
-				page = append(page, listed)
+		err := l.pages(ctx, &out, clustersQuery, batch, func(rows []any, body []byte) error {
+			if len(rows) == 0 {
+				return nil
+			}
+			page, err := listedOf(rows, body)
+			if err != nil {
+				return guard.Errorf(guard.KindInvalid, "Resource Graph rows: %w", err)
 			}
 			return fn(page)
 		})
@@ -147,8 +148,8 @@ func (l *Listing) Clusters(ctx context.Context, fn func([]guard.Listed) error) (
 }
 
 // pages runs query over subs (nil: the scope's own) and hands each page's
-// rows to fn.
-func (l *Listing) pages(ctx context.Context, out *guard.Listing, query string, subs []string, fn func([]any) error) error {
+// rows to fn, as the SDK decoded them and as the answer's body.
+func (l *Listing) pages(ctx context.Context, out *guard.Listing, query string, subs []string, fn func(rows []any, body []byte) error) error {
 	req := armresourcegraph.QueryRequest{
 		Query: to.Ptr(query),
 		Options: &armresourcegraph.QueryRequestOptions{
@@ -163,7 +164,7 @@ func (l *Listing) pages(ctx context.Context, out *guard.Listing, query string, s
 		req.ManagementGroups = []*string{to.Ptr(l.scope.ManagementGroup)}
 	}
 	for {
-		resp, err := l.query(ctx, out, req)
+		resp, body, err := l.query(ctx, out, req)
 		if err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func (l *Listing) pages(ctx context.Context, out *guard.Listing, query string, s
 		if resp.Data != nil && !ok {
 			return guard.Errorf(guard.KindInvalid, "Resource Graph answered %T, not rows", resp.Data)
 		}
-		if err := fn(rows); err != nil {
+		if err := fn(rows, body); err != nil {
 			return err
 		}
 		if resp.SkipToken == nil || *resp.SkipToken == "" {
@@ -184,7 +185,7 @@ func (l *Listing) pages(ctx context.Context, out *guard.Listing, query string, s
 // query runs one query, honouring the quota headers: it waits before the
 // next query when the quota is spent, and after a 429 until the quota
 // resets, at most maxThrottled times.
-func (l *Listing) query(ctx context.Context, out *guard.Listing, req armresourcegraph.QueryRequest) (armresourcegraph.ClientResourcesResponse, error) {
+func (l *Listing) query(ctx context.Context, out *guard.Listing, req armresourcegraph.QueryRequest) (armresourcegraph.ClientResourcesResponse, []byte, error) {
 	for throttled := 0; ; throttled++ {
 		var raw *http.Response
 		out.Queries++
@@ -192,24 +193,28 @@ func (l *Listing) query(ctx context.Context, out *guard.Listing, req armresource
 		var re *azcore.ResponseError
 		if errors.As(err, &re) && re.StatusCode == http.StatusTooManyRequests && throttled < maxThrottled {
 			if err := l.wait(ctx, quotaWait(re.RawResponse, defaultQuotaWait)); err != nil {
-				return resp, err
+				return resp, nil, err
 			}
 			continue
 		}
 		if err != nil {
-			return resp, azerr.Classify("list clusters with Azure Resource Graph", err)
+			return resp, nil, azerr.Classify("list clusters with Azure Resource Graph", err)
 		}
+		var body []byte
 		if raw != nil {
+			// The SDK keeps the body it read; the page is parsed from it
+			// once more, as cluster JSON, rather than from the SDK's maps.
+			body, _ = runtime.Payload(raw)
 			if strings.EqualFold(raw.Header.Get(headerSubsLimitHit), "true") {
 				out.Complete = false
 			}
 			if n, err := strconv.Atoi(raw.Header.Get(headerQuotaRemaining)); err == nil && n <= 0 {
 				if err := l.wait(ctx, quotaWait(raw, defaultQuotaWait)); err != nil {
-					return resp, err
+					return resp, nil, err
 				}
 			}
 		}
-		return resp, nil
+		return resp, body, nil
 	}
 }
 
@@ -234,36 +239,39 @@ func quotaWait(resp *http.Response, def time.Duration) time.Duration {
 	return d
 }
 
-// fleetRow is a row of clustersQuery: an ARM body reduced to what the
-// guard reads, and the policy state.
-type fleetRow struct {
-	PolicyState string `json:"policyState"`
-	PolicyAt    string `json:"policyAt"`
-}
-
-// listedOf reads one row. The row is a cluster body as clusterjson reads
-// Resource Graph results, so the listing and `aksguard check` agree.
-func listedOf(r any) (guard.Listed, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return guard.Listed{}, err
-	}
-	recs, err := clusterjson.Parse(b)
-	if err != nil {
-		return guard.Listed{}, err
-	}
-	if len(recs) != 1 {
-		return guard.Listed{}, fmt.Errorf("%d clusters in one row", len(recs))
-	}
-	var extra fleetRow
-	if err := json.Unmarshal(b, &extra); err != nil {
-		return guard.Listed{}, err
-	}
-	l := guard.Listed{Cluster: recs[0].Cluster, Policy: extra.PolicyState}
-	if extra.PolicyAt != "" {
-		if l.PolicyAt, err = time.Parse(time.RFC3339Nano, extra.PolicyAt); err != nil {
-			return guard.Listed{}, fmt.Errorf("policyAt %q: %w", extra.PolicyAt, err)
+// listedOf reads a page of rows of clustersQuery: the clusters from the
+// answer's body, which clusterjson reads as it reads Resource Graph
+// results for `aksguard check` (so the two agree), in one pass; the policy
+// columns from the rows the SDK decoded. Without the body (a transport
+// that keeps none) the rows are encoded again.
+func listedOf(rows []any, body []byte) ([]guard.Listed, error) {
+	if len(body) == 0 {
+		var err error
+		if body, err = json.Marshal(rows); err != nil {
+			return nil, err
 		}
 	}
-	return l, nil
+	page := make([]guard.Listed, 0, len(rows))
+	err := clusterjson.Each(bytes.NewReader(body), func(r clusterjson.Record) error {
+		i := len(page)
+		if i >= len(rows) {
+			return fmt.Errorf("more clusters than rows")
+		}
+		l := guard.Listed{Cluster: r.Cluster}
+		m, _ := rows[i].(map[string]any)
+		l.Policy, _ = m["policyState"].(string)
+		if at, _ := m["policyAt"].(string); at != "" {
+			t, err := time.Parse(time.RFC3339Nano, at)
+			if err != nil {
+				return fmt.Errorf("row %d: policyAt %q: %w", i, at, err)
+			}
+			l.PolicyAt = t
+		}
+		page = append(page, l)
+		return nil
+	})
+	if err == nil && len(page) != len(rows) {
+		err = fmt.Errorf("%d clusters in %d rows", len(page), len(rows))
+	}
+	return page, err
 }

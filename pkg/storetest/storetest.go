@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -598,9 +599,17 @@ func testFilteredQueries(t *testing.T, s guard.Store) {
 	if err := s.SaveFinding(ctx, &closed); err != nil {
 		t.Fatal(err)
 	}
-	open, err := s.FindingsIn(ctx, guard.FindingOpen, guard.FindingKubeletPending)
+	open, err := s.FindingsIn(ctx, "", guard.FindingOpen, guard.FindingKubeletPending)
 	if err != nil || len(open) != 2 || open[0].Cluster.Same(clusterA) || open[1].Cluster.Same(clusterA) {
-		t.Errorf("FindingsIn(open, kubelet-pending) = %d findings, %v; want %s's and %s's", len(open), err, clusterB.Name, clusterC.Name)
+		t.Errorf("FindingsIn(every subscription, open, kubelet-pending) = %d findings, %v; want %s's and %s's", len(open), err, clusterB.Name, clusterC.Name)
+	}
+	open, err = s.FindingsIn(ctx, strings.ToUpper(clusterC.Subscription), guard.FindingOpen)
+	if err != nil || len(open) != 1 || !open[0].Cluster.Same(clusterC) {
+		t.Errorf("FindingsIn(%s's subscription, open) = %d findings, %v; want %s's", clusterC.Name, len(open), err, clusterC.Name)
+	}
+	all, err := s.FindingsIn(ctx, clusterA.Subscription)
+	if err != nil || len(all) != 2 {
+		t.Errorf("FindingsIn(%s's subscription, any state) = %d findings, %v; want %s's and %s's", clusterA.Name, len(all), err, clusterA.Name, clusterB.Name)
 	}
 	counts, err := s.JobCounts(ctx)
 	want := map[guard.JobState]int{guard.JobUpdating: 2, guard.JobAwaitingApproval: 1, guard.JobPlanned: 1, guard.JobSucceeded: 1, guard.JobCancelled: 1}

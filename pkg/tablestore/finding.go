@@ -3,6 +3,7 @@ package tablestore
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aksguard/aksguard/pkg/guard"
 )
@@ -145,13 +146,22 @@ func (s *Store) Findings(ctx context.Context) ([]guard.Finding, error) {
 	return list(ctx, s.findings, "list findings", "", (*findingEntity).finding)
 }
 
-// FindingsIn returns the findings in one of states, with a filter on State.
-// A row it cannot decode is left out with a *guard.PartialError.
-func (s *Store) FindingsIn(ctx context.Context, states ...guard.FindingState) ([]guard.Finding, error) {
-	if len(states) == 0 {
-		return nil, nil
+// FindingsIn returns the findings in one of states (any without states),
+// with a filter on State and, for one subscription, on its partition. A row it cannot decode is
+// left out with a *guard.PartialError.
+func (s *Store) FindingsIn(ctx context.Context, subscription string, states ...guard.FindingState) ([]guard.Finding, error) {
+	var terms []string
+	op := "list findings"
+	if subscription != "" {
+		terms = append(terms, partitionFilter(guard.ClusterID{Subscription: subscription}.SubscriptionKey()))
+		op += " of subscription " + subscription
 	}
-	return listGood(ctx, s.findings, fmt.Sprintf("list findings in %v", states), stateFilter(states), (*findingEntity).finding)
+	if len(states) > 0 {
+		terms = append(terms, "("+stateFilter(states)+")")
+		op += fmt.Sprintf(" in %v", states)
+	}
+	filter := strings.Join(terms, " and ")
+	return listGood(ctx, s.findings, op, filter, (*findingEntity).finding)
 }
 
 // PendingFindings returns the findings with effects pending, with a filter
