@@ -2,8 +2,9 @@
 .PHONY: demo test bench build package
 
 # The flagging and remediation pipeline on a simulated fleet; no Azure account.
+# make demo ARGS=--serve=127.0.0.1:8080 then serves the report page.
 demo:
-	go run ./cmd/aksguard demo
+	go run ./cmd/aksguard demo $(ARGS)
 
 # Everything CI runs: installs and starts a pinned Azurite, then gofmt, go vet,
 # go test -race and every benchmark once; stops Azurite.

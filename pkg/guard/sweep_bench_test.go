@@ -3,6 +3,7 @@ package guard_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"runtime/metrics"
@@ -239,8 +240,9 @@ func (s timedStore) FindingsIn(ctx context.Context, sub string, states ...guard.
 	return s.Store.FindingsIn(ctx, sub, states...)
 }
 
-// BenchmarkReport builds the report a 50,000-cluster fleet's Report
-// function answers: 90 daily snapshots, whatever the number of findings.
+// BenchmarkReport builds and renders as HTML the page a 50,000-cluster
+// fleet's Report function answers: 90 daily snapshots read, whatever the
+// number of findings.
 func BenchmarkReport(b *testing.B) {
 	store := memory.NewStore()
 	for d := range 90 {
@@ -256,7 +258,10 @@ func BenchmarkReport(b *testing.B) {
 	}
 	for b.Loop() {
 		rep, err := report.Build(b.Context(), store, t0)
-		if err != nil || rep.Latest.Clusters != 50000 {
+		if err != nil || rep.Latest.Clusters != 50000 || len(rep.History) != 90 {
+			b.Fatal(err)
+		}
+		if err := rep.HTML(io.Discard); err != nil {
 			b.Fatal(err)
 		}
 	}

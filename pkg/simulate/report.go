@@ -247,6 +247,9 @@ func (j *JSONLines) Result(res *Result) {
 		j.emit("cluster", c)
 	}
 	j.emit("totals", res.Totals)
+	if res.KPIs != nil {
+		j.emit("kpis", res.KPIs)
+	}
 }
 
 // Err returns the first write error.
