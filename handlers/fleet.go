@@ -20,7 +20,7 @@ func (s *Server) sweep(ctx context.Context, log *slog.Logger, _ invocation) resu
 	if err != nil {
 		s.stats.add(Sweep, "retry")
 		log.Error("sweep failed; the next tick sweeps again", "error", err)
-		return result{status: http.StatusInternalServerError, logs: []string{line, "sweep: " + err.Error()}, value: out}
+		return result{status: http.StatusInternalServerError, logs: []string{line, err.Error()}, value: out}
 	}
 	s.stats.add(Sweep, "done")
 	log.Info("sweep done", "clusters", out.Clusters, "queries", out.Queries, "evaluations", out.Evaluations,

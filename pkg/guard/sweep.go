@@ -268,7 +268,7 @@ func (sw *sweep) load(ctx context.Context, sub string) error {
 		err = nil
 	}
 	if err != nil {
-		return fmt.Errorf("sweep: read the findings of subscription %s: %w", sub, err)
+		return fmt.Errorf("read the findings of subscription %s: %w", sub, err)
 	}
 	sf := &subscriptionFindings{byKey: make(map[string]Finding, len(fs)), seen: map[string]bool{}}
 	for _, f := range fs {
