@@ -15,13 +15,13 @@ import (
 
 	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/redact"
+	"github.com/aksguard/aksguard/pkg/servicebus"
 	"github.com/aksguard/aksguard/pkg/settings"
 	"github.com/aksguard/aksguard/pkg/tablestore"
 )
 
-// queueName is the Service Bus queue; functions/RemediationJobs/function.json
-// names the same queue.
-const queueName = "remediation-jobs"
+// queueName is the remediation queue.
+const queueName = servicebus.QueueName
 
 // config is what serve needs, read from app settings.
 type config struct {

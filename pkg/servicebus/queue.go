@@ -19,6 +19,10 @@ import (
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
+// QueueName is the remediation queue: functions/RemediationJobs/function.json
+// and infra/ name the same one, and a test holds them together.
+const QueueName = "remediation-jobs"
+
 // sender is the part of *azservicebus.Sender the Queue uses; its methods copy
 // the SDK's signatures so tests can plug in a recorder.
 type sender interface {

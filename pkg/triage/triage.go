@@ -37,6 +37,11 @@ const (
 	opClusterDelete  = "Microsoft.ContainerService/managedClusters/delete"
 )
 
+// Operations are the operations the guard watches: the deployment's event
+// subscription lets exactly these through (infra/ says so, and a test
+// holds it).
+var Operations = []string{opClusterWrite, opAgentPoolWrite, opClusterDelete, opTagsWrite, opTagsDelete}
+
 // tagsSuffix ends the resource URI of a write through the Tags API.
 const tagsSuffix = "/providers/Microsoft.Resources/tags/default"
 
