@@ -19,11 +19,8 @@ build:
 	CGO_ENABLED=0 go build -trimpath -o bin/aksguard ./cmd/aksguard
 
 # The function app as the Functions host expects it: host.json, the Linux
-# binary and one folder per function at the root. Zip-deploy dist/ or run
-# `func start` in it.
+# binary and one folder per function at the root, in dist/ and zipped as
+# dist/aksguard.zip for zip deploy (azd deploy uses it). Run `func start`
+# in dist/ to try it locally.
 package:
-	rm -rf dist && mkdir -p dist
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o dist/aksguard ./cmd/aksguard
-	cp host.json dist/
-	cp -r functions/* dist/
-	cd dist && zip -qr ../dist/aksguard.zip . -x aksguard.zip
+	go run ./tools/package -out dist

@@ -7,7 +7,7 @@
 # connection string the tablestore tests read), installs Debian's chromium
 # when it is missing (for the report page's browser test; its screenshot
 # goes to build/artifacts/), then runs in order:
-#   gofmt -l, go vet, go test -race, and every benchmark once.
+#   gofmt -l, go vet, go test -race, make package, and every benchmark once.
 # Azurite is stopped on exit, whatever happens.
 set -euo pipefail
 
@@ -146,6 +146,10 @@ done_step
 
 step "go test -race -count=1 ./..."
 go test -race -count=1 ./...
+done_step
+
+step "make package (dist/aksguard.zip, the function app for zip deploy)"
+make package
 done_step
 
 step "go test -run '^\$' -bench . -benchtime 1x ./..."
