@@ -19,8 +19,8 @@ build:
 	CGO_ENABLED=0 go build -trimpath -o bin/aksguard ./cmd/aksguard
 
 # The function app as the Functions host expects it: host.json, the Linux
-# binary and one folder per function at the root, in dist/ and zipped as
-# dist/aksguard.zip for zip deploy (azd deploy uses it). Run `func start`
-# in dist/ to try it locally.
+# binary and one folder per function at the root, in dist/app/ (azd deploy
+# zips and deploys it; `func start` runs it) and zipped as dist/aksguard.zip
+# for az functionapp deployment source config-zip.
 package:
 	go run ./tools/package -out dist

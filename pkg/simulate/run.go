@@ -74,9 +74,9 @@ type delivery struct {
 	attempt int
 }
 
-// serviceBusWindow is the remediation queue's duplicate-detection window:
-// Service Bus's default, which the deployment keeps.
-const serviceBusWindow = 10 * time.Minute
+// serviceBusWindow is the remediation queue's duplicate-detection window
+// as infra/ deploys it (PT1D; see infra/modules/servicebus.bicep).
+const serviceBusWindow = 24 * time.Hour
 
 // Run plays the scenario and returns where every cluster ended.
 func Run(ctx context.Context, sc *Scenario, o Options) (*Result, error) {

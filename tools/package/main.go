@@ -1,6 +1,7 @@
 // Command package lays out the function app as the Functions host expects
 // it — host.json, the Linux binary named in host.json and one folder per
-// function, at the root — in a folder, and zips it for zip deploy:
+// function, at the root — in <out>/app, and zips that folder as
+// <out>/aksguard.zip for zip deploy:
 //
 //	go run ./tools/package -out dist
 //
@@ -22,7 +23,7 @@ import (
 )
 
 func main() {
-	out := flag.String("out", "dist", "folder to lay the app out in; the zip is <out>/aksguard.zip")
+	out := flag.String("out", "dist", "folder for the app (<out>/app) and its zip (<out>/aksguard.zip)")
 	flag.Parse()
 	if err := build(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "package:", err)
@@ -33,10 +34,11 @@ func main() {
 // binary is the executable host.json's customHandler names.
 const binary = "aksguard"
 
-func build(out string) error {
-	if err := os.RemoveAll(out); err != nil {
+func build(dist string) error {
+	if err := os.RemoveAll(dist); err != nil {
 		return err
 	}
+	out := filepath.Join(dist, "app")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -62,7 +64,7 @@ func build(out string) error {
 			return err
 		}
 	}
-	return zipDir(out, filepath.Join(out, binary+".zip"))
+	return zipDir(out, filepath.Join(dist, binary+".zip"))
 }
 
 func copyFile(src, dst string) error {
@@ -81,7 +83,7 @@ func zipDir(dir, name string) error {
 	}
 	zw := zip.NewWriter(f)
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || path == name {
+		if err != nil || d.IsDir() {
 			return err
 		}
 		rel, err := filepath.Rel(dir, path)

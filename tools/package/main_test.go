@@ -46,7 +46,7 @@ func TestPackageLayout(t *testing.T) {
 	if !slices.Equal(names, want) {
 		t.Errorf("zip holds %v, want %v", names, want)
 	}
-	if b, err := os.ReadFile(filepath.Join(out, "aksguard")); err != nil || len(b) < 4 || string(b[1:4]) != "ELF" {
+	if b, err := os.ReadFile(filepath.Join(out, "app", "aksguard")); err != nil || len(b) < 4 || string(b[1:4]) != "ELF" {
 		t.Errorf("dist/aksguard is not a Linux binary (%v)", err)
 	}
 }

@@ -1,0 +1,16 @@
+// One role for the guard on a whole subscription.
+targetScope = 'subscription'
+
+param guardPrincipalId string
+param roleId string
+param why string
+
+resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(subscription().id, guardPrincipalId, roleId)
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+    principalId: guardPrincipalId
+    principalType: 'ServicePrincipal'
+    description: 'aksguard: ${why}'
+  }
+}
