@@ -70,6 +70,10 @@ param alertWebhook string = ''
 @description('Assign the custom Deny policy so new clusters on a service principal are refused at creation. Off by default.')
 param denyServicePrincipalClusters bool = false
 
+@allowed(['true', 'false'])
+@description('Create the event subscriptions to ClusterEvents. Event Grid checks that the function exists when one is created, so the first provision (before any code is deployed) leaves them out; azd\'s postdeploy hook provisions again with true. A string: azd passes parameters from its environment as text.')
+param wireEvents string = 'false'
+
 var tags = { 'azd-env-name': environmentName, app: 'aksguard' }
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 
@@ -170,7 +174,7 @@ module app 'modules/functionapp.bicep' = {
 
 // Per watched subscription: its system topic to ClusterEvents, and what
 // the guard may do there.
-module events 'modules/events-group.bicep' = [for sub in watchedSubscriptions: {
+module events 'modules/events-group.bicep' = [for sub in watchedSubscriptions: if (wireEvents == 'true') {
   name: 'aksguard-events-${environmentName}'
   scope: subscription(sub)
   params: {
