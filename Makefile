@@ -20,7 +20,7 @@ build:
 
 # The function app as the Functions host expects it: host.json, the Linux
 # binary and one folder per function at the root, in dist/app/ (azd deploy
-# zips and deploys it; `func start` runs it) and zipped as dist/aksguard.zip
+# zips and deploys it; `func start` runs it) and zipped as dist/aksguard-<version>.zip
 # for az functionapp deployment source config-zip.
 package:
 	go run ./tools/package -out dist

@@ -148,7 +148,7 @@ step "go test -race -count=1 ./..."
 go test -race -count=1 ./...
 done_step
 
-step "make package (dist/aksguard.zip, the function app for zip deploy)"
+step "make package (dist/aksguard-<version>.zip, the function app for zip deploy)"
 make package
 done_step
 

@@ -134,3 +134,17 @@ func TestOperatorCommandsNeedTheirSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestVersion: aksguard version names the module and the Go version, as
+// text or JSON.
+func TestVersion(t *testing.T) {
+	r := aksguard(t, "", nil, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "aksguard ") || !strings.Contains(r.stdout, "go1.") {
+		t.Errorf("run(version) = %d, %q", r.code, r.stdout)
+	}
+	j := aksguard(t, "", nil, "version", "--output", "json")
+	var b struct{ Module, Version string }
+	if err := json.Unmarshal([]byte(j.stdout), &b); j.code != 0 || err != nil || b.Module != "github.com/aksguard/aksguard" || b.Version == "" {
+		t.Errorf("run(version --output json) = %d, %q (%v)", j.code, j.stdout, err)
+	}
+}

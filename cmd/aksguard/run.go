@@ -26,6 +26,7 @@ commands:
   sweep           list every cluster with Azure Resource Graph and queue a re-read of those the records disagree with (az login)
   report          the fleet's KPIs from the deployed guard's tables (az login)
   serve           the Azure Functions custom handler (started by the Functions host)
+  version         the version and commit this binary was built from
 
 Run "aksguard <command> -h" for a command's flags.
 `
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runReport(ctx, rest, stdout, stderr, getenv)
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr, getenv)
+	case "version", "--version":
+		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -1,7 +1,7 @@
 // Command package lays out the function app as the Functions host expects
 // it — host.json, the Linux binary named in host.json and one folder per
 // function, at the root — in <out>/app, and zips that folder as
-// <out>/aksguard.zip for zip deploy:
+// <out>/aksguard-<version>.zip for zip deploy:
 //
 //	go run ./tools/package -out dist
 //
@@ -11,6 +11,7 @@ package main
 
 import (
 	"archive/zip"
+	"debug/buildinfo"
 	"flag"
 	"fmt"
 	"io"
@@ -23,7 +24,7 @@ import (
 )
 
 func main() {
-	out := flag.String("out", "dist", "folder for the app (<out>/app) and its zip (<out>/aksguard.zip)")
+	out := flag.String("out", "dist", "folder for the app (<out>/app) and its zip (<out>/aksguard-<version>.zip)")
 	flag.Parse()
 	if err := build(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "package:", err)
@@ -42,7 +43,9 @@ func build(dist string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(out, binary), "./cmd/aksguard")
+	// -buildvcs=auto: stamp the commit (aksguard version prints it) when
+	// built from a git checkout, whatever GOFLAGS says.
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=auto", "-ldflags=-s -w", "-o", filepath.Join(out, binary), "./cmd/aksguard")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -64,7 +67,37 @@ func build(dist string) error {
 			return err
 		}
 	}
-	return zipDir(out, filepath.Join(dist, binary+".zip"))
+	stamp, err := version(filepath.Join(out, binary))
+	if err != nil {
+		return err
+	}
+	return zipDir(out, filepath.Join(dist, binary+"-"+stamp+".zip"))
+}
+
+// version names a build for the zip: the module's version when built from
+// a tag, else devel and the commit (with -dirty for local changes), else
+// devel.
+func version(bin string) (string, error) {
+	bi, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return "", fmt.Errorf("read the build info of %s: %w", bin, err)
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v, nil
+	}
+	stamp, dirty := "devel", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			stamp += "-" + s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if dirty {
+		stamp += "-dirty"
+	}
+	return stamp, nil
 }
 
 func copyFile(src, dst string) error {

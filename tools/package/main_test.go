@@ -24,7 +24,11 @@ func TestPackageLayout(t *testing.T) {
 	if err := build(out); err != nil {
 		t.Fatalf("build() error = %v", err)
 	}
-	zr, err := zip.OpenReader(filepath.Join(out, "aksguard.zip"))
+	zips, _ := filepath.Glob(filepath.Join(out, "aksguard-*.zip"))
+	if len(zips) != 1 {
+		t.Fatalf("zips %v, want one aksguard-<version>.zip", zips)
+	}
+	zr, err := zip.OpenReader(zips[0])
 	if err != nil {
 		t.Fatal(err)
 	}
