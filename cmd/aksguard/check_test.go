@@ -254,7 +254,13 @@ func TestCheckShapes(t *testing.T) {
 			if tt.file != "" {
 				arg, stdin = writeFile(t, tt.file, tt.in), ""
 			}
-			r := aksguard(t, stdin, nil, "check", "--output", "json", arg)
+			args := []string{"check", "--output", "json", arg}
+			if strings.Contains(tt.name, "unknown") {
+				// The unknown cluster has neither identity field, which
+				// check refuses unless told to go on.
+				args = append(args, "--allow-incomplete")
+			}
+			r := aksguard(t, stdin, nil, args...)
 			if r.code != tt.wantCode {
 				t.Errorf("run(check --output json %s) = %d, want %d; stderr: %s", arg, r.code, tt.wantCode, r.stderr)
 			}
@@ -271,18 +277,18 @@ func TestCheckTable(t *testing.T) {
 	tests := []struct {
 		name        string
 		in          []byte
-		wantRows    [][]string // leading fields of each row: NAME VERDICT COMPLIANT
+		wantRows    [][]string // leading fields of each row: NAME RESOURCEGROUP SUBSCRIPTION VERDICT COMPLIANT
 		wantSummary string
 		wantCode    int
 	}{
 		{"one of each", mustJSON(t, []any{sp, msi}),
-			[][]string{{"manCluster-5614", "service-principal", "no"}, {"akscluster4379", "managed-identity", "yes"}},
+			[][]string{{"manCluster-5614", "rg-4149", "db1ab6f0-4769-4b27-930e-01e2ef9c123c", "service-principal", "no"}, {"akscluster4379", "testaksrg2107", "db1ab6f0-4769-4b27-930e-01e2ef9c123c", "managed-identity", "yes"}},
 			"2 cluster(s): 1 compliant, 1 service-principal", exitFindings},
 		{"all compliant", mustJSON(t, map[string]any{"value": []any{msi}}),
-			[][]string{{"akscluster4379", "managed-identity", "yes"}},
+			[][]string{{"akscluster4379", "testaksrg2107", "db1ab6f0-4769-4b27-930e-01e2ef9c123c", "managed-identity", "yes"}},
 			"1 cluster(s): 1 compliant", exitOK},
 		{"no name", sampletest.Read(t, "aks_put_request_sp_realguid_sdknet_recording.json"),
-			[][]string{{"(top", "level)", "service-principal"}},
+			[][]string{{"(top", "level)", "-", "-", "service-principal"}},
 			"1 cluster(s): 0 compliant, 1 service-principal", exitFindings},
 	}
 	for _, tt := range tests {
@@ -296,7 +302,7 @@ func TestCheckTable(t *testing.T) {
 			if len(lines) != len(tt.wantRows)+3 {
 				t.Fatalf("run(check %s) printed %q, want a header, %d rows, a blank line and a summary", path, r.stdout, len(tt.wantRows))
 			}
-			if got, want := strings.Fields(lines[0]), []string{"NAME", "VERDICT", "COMPLIANT", "REASONS"}; !slices.Equal(got, want) {
+			if got, want := strings.Fields(lines[0]), []string{"NAME", "RESOURCEGROUP", "SUBSCRIPTION", "VERDICT", "COMPLIANT", "REASONS"}; !slices.Equal(got, want) {
 				t.Errorf("run(check %s) header = %q, want %q", path, got, want)
 			}
 			for i, want := range tt.wantRows {
@@ -386,13 +392,34 @@ func TestFlagsAfterTheFile(t *testing.T) {
 
 // TestCheckEmptyFleet: a subscription without clusters is compliant, not
 // bad input, in every shape; so is input that arrives as Windows writes it.
-func TestCheckEmptyFleet(t *testing.T) {
-	for _, in := range []string{`[]`, `{"value": []}`, `{"count":0,"data":[],"skip_token":null,"total_records":0}`} {
-		got := aksguard(t, in, nil, "check", "--output", "json", "-")
-		if got.code != 0 || got.stdout != "" {
-			t.Errorf("check %s = %d %q, want 0 and no lines", in, got.code, got.stdout)
+// TestCheckNeverPassesOnNothing: input with no cluster, one page of a
+// paged Resource Graph answer, or a projection without the identity fields
+// exits 2 saying so, unless --allow-incomplete.
+func TestCheckNeverPassesOnNothing(t *testing.T) {
+	msi := sampletest.Map(t, msiSample)
+	page := mustJSON(t, map[string]any{"totalRecords": 1500, "count": 1, "data": []any{msi}, "$skipToken": "ew0KICAiJGlkIjogIjEiLA0KICAiTWF4Um93cyI6IDEwMDAs"})
+	blind := `{"data":[{"id":"/subscriptions/db1ab6f0-4769-4b27-930e-01e2ef9c123c/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c1","name":"c1","type":"microsoft.containerservice/managedclusters"}]}`
+	for _, tt := range []struct {
+		name, in, want string
+		allowed        int
+	}{
+		{"empty array", `[]`, "no cluster in the input", exitOK},
+		{"empty list", `{"value": []}`, "no cluster in the input", exitOK},
+		{"empty Resource Graph answer", `{"count":0,"data":[],"skip_token":null,"total_records":0}`, "no cluster in the input", exitOK},
+		{"one page of several", string(page), "one page of a paged Resource Graph answer", exitOK},
+		{"projection without identity", blind, "lack both identity and properties.servicePrincipalProfile (c1)", exitFindings},
+	} {
+		got := aksguard(t, tt.in, nil, "check", "-")
+		if got.code != exitUsage || !strings.Contains(got.stderr, tt.want) {
+			t.Errorf("check (%s) = %d %q, want 2 saying %q", tt.name, got.code, got.stderr, tt.want)
+		}
+		if got := aksguard(t, tt.in, nil, "check", "--allow-incomplete", "-"); got.code != tt.allowed {
+			t.Errorf("check --allow-incomplete (%s) = %d %q, want %d", tt.name, got.code, got.stderr, tt.allowed)
 		}
 	}
+}
+
+func TestCheckEncodings(t *testing.T) {
 	sp := sampletest.Read(t, "aks_get_sp_realguid_sdknet_recording.json")
 	utf16le := []byte{0xFF, 0xFE}
 	for _, r := range string(sp) {

@@ -3,6 +3,7 @@ package clusterjson
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -170,10 +171,30 @@ func (w *walker) Close(p jsonin.Path, at jsonin.Pos) error {
 	switch {
 	case f.kind == record && !f.streamed:
 		return w.emit(object(f.members), f.path)
+	case f.kind == record:
+		// A wrapper's other members: a skip token says the list is one
+		// page of several.
+		for _, m := range f.members {
+			if isSkipToken(m) {
+				return fmt.Errorf("%s: %w", f.path, ErrPaged)
+			}
+		}
 	case f.kind == table && !f.hasCols:
 		return fmt.Errorf("%s: Resource Graph table has no columns", f.path)
 	}
 	return nil
+}
+
+// ErrPaged says the input was one page of a paged Resource Graph answer:
+// the clusters read are not the whole result. Each returns it, wrapped,
+// after handing on every cluster of the page.
+var ErrPaged = errors.New("this is one page of a paged Resource Graph answer (it carries a skip token): the rest of the clusters are not in it")
+
+// isSkipToken reports whether m is a wrapper's skip token with a value, as
+// the REST API ($skipToken) or az graph query (skip_token) spells it.
+func isSkipToken(m member) bool {
+	k := strings.ToLower(strings.TrimPrefix(m.key, "$"))
+	return (k == "skiptoken" || k == "skip_token") && string(bytes.TrimSpace(m.raw)) != "null" && string(bytes.TrimSpace(m.raw)) != `""`
 }
 
 // object is the JSON object made of members.
