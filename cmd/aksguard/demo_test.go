@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aksguard/aksguard/pkg/demo"
+	"github.com/aksguard/aksguard/pkg/guard"
 	"github.com/aksguard/aksguard/pkg/report"
 	"github.com/aksguard/aksguard/pkg/simulate"
 	"github.com/aksguard/aksguard/pkg/storetest"
@@ -111,6 +112,32 @@ func TestDemoAzurite(t *testing.T) {
 	text := aksguard(t, "", env, "report")
 	if text.code != 0 || !strings.Contains(text.stdout, "compliance                40.0% (4 of 10 clusters use a managed identity)") {
 		t.Errorf("run(report) = %d, %q", text.code, text.stdout)
+	}
+
+	// aksguard status reads the same tables: one cluster, by name, and the
+	// fleet.
+	st := aksguard(t, "", env, "status", "payments-prod-weu")
+	for _, want := range []string{"finding     resolved", "kubelet-pending", "approved \"approved\", set by dana.whitfield@contoso.com",
+		"plan\n  - move the control plane from service principal 3bf1b8fa-ad21-402f-888a-ec509e7f55f1", "audit trail", "job-updating"} {
+		if st.code != 0 || !strings.Contains(st.stdout, want) {
+			t.Errorf("run(status payments-prod-weu) = %d, lacks %q:\n%s%s", st.code, want, st.stdout, st.stderr)
+		}
+	}
+	var one struct {
+		Finding guard.Finding
+		Job     *guard.Job
+		Audit   []guard.AuditEntry
+	}
+	sj := aksguard(t, "", env, "status", "--output", "json", "/subscriptions/7081f3a5-4a28-420f-983d-d492b49d20a2/resourcegroups/rg-payments-prod-weu/providers/Microsoft.ContainerService/managedClusters/payments-prod-weu")
+	if err := json.Unmarshal([]byte(sj.stdout), &one); sj.code != 0 || err != nil || one.Job == nil || one.Job.State != guard.JobKubeletPending || len(one.Audit) == 0 {
+		t.Errorf("run(status --output json ID) = %d, %v: %+v", sj.code, err, one)
+	}
+	fleet := aksguard(t, "", env, "status")
+	if fleet.code != 0 || !strings.Contains(fleet.stdout, "inventory-prod-weu") || !strings.Contains(fleet.stdout, "7 cluster(s) flagged, kubelet-pending or exempt") {
+		t.Errorf("run(status) = %d:\n%s%s", fleet.code, fleet.stdout, fleet.stderr)
+	}
+	if miss := aksguard(t, "", env, "status", "no-such-cluster"); miss.code != exitUsage || !strings.Contains(miss.stderr, `no cluster named "no-such-cluster"`) {
+		t.Errorf("run(status no-such-cluster) = %d, %q", miss.code, miss.stderr)
 	}
 }
 

@@ -25,6 +25,7 @@ commands:
   simulate FILE   a scenario (settings, fleet, timed steps, faults) through the real handler on a simulated Azure
   sweep           list every cluster with Azure Resource Graph and queue a re-read of those the records disagree with (az login)
   report          the fleet's KPIs from the deployed guard's tables (az login)
+  status [CLUSTER] one cluster's finding, job, plan, approval and audit trail, or the clusters not clear (az login)
   serve           the Azure Functions custom handler (started by the Functions host)
   version         the version and commit this binary was built from
 
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runSweep(ctx, rest, stdout, stderr, getenv)
 	case "report":
 		return runReport(ctx, rest, stdout, stderr, getenv)
+	case "status":
+		return runStatus(ctx, rest, stdout, stderr, getenv)
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr, getenv)
 	case "version", "--version":
