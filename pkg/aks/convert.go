@@ -65,7 +65,7 @@ func toCluster(mc armcontainerservice.ManagedCluster) (guard.Cluster, error) {
 	for _, ap := range p.AgentPoolProfiles {
 		if ap != nil {
 			c.Pools = append(c.Pools, guard.Pool{Name: deref(ap.Name), NodeImageVersion: deref(ap.NodeImageVersion),
-				VnetSubnetID: deref(ap.VnetSubnetID), PodSubnetID: deref(ap.PodSubnetID)})
+				VnetSubnetID: deref(ap.VnetSubnetID), PodSubnetID: deref(ap.PodSubnetID), ProvisioningState: deref(ap.ProvisioningState)})
 		}
 	}
 	for key, ap := range p.AddonProfiles {

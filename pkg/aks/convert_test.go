@@ -37,7 +37,7 @@ var sampleClusters = []struct {
 			ProvisioningState:          "Succeeded",
 			NodeResourceGroup:          "MC_rg-4149_manCluster-5614_westus",
 			NetworkPlugin:              "kubenet",
-			Pools:                      []guard.Pool{{Name: "mypool", NodeImageVersion: "AKSUbuntu-1804containerd-2022.08.29"}},
+			Pools:                      []guard.Pool{{Name: "mypool", NodeImageVersion: "AKSUbuntu-1804containerd-2022.08.29", ProvisioningState: "Succeeded"}},
 		},
 	},
 	{
@@ -58,7 +58,7 @@ var sampleClusters = []struct {
 			ProvisioningState: "Succeeded",
 			NodeResourceGroup: "MC_testaksrg2107_akscluster4379_eastus",
 			NetworkPlugin:     "kubenet",
-			Pools:             []guard.Pool{{Name: "aksagent", NodeImageVersion: "AKSUbuntu-1804gen2containerd-2022.10.24"}},
+			Pools:             []guard.Pool{{Name: "aksagent", NodeImageVersion: "AKSUbuntu-1804gen2containerd-2022.10.24", ProvisioningState: "Succeeded"}},
 		},
 	},
 	{
@@ -74,7 +74,7 @@ var sampleClusters = []struct {
 			ProvisioningState:          "Succeeded",
 			NodeResourceGroup:          "MC_rg1_clustername1_location1",
 			NetworkPlugin:              "kubenet",
-			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11"}},
+			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11", ProvisioningState: "Succeeded"}},
 		},
 	},
 	{
@@ -90,7 +90,7 @@ var sampleClusters = []struct {
 			ProvisioningState:          "Succeeded",
 			NodeResourceGroup:          "MC_rg1_clustername1_location1",
 			NetworkPlugin:              "kubenet",
-			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11"}},
+			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11", ProvisioningState: "Succeeded"}},
 			OutboundIPs: []string{
 				"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Network/publicIPAddresses/customeroutboundip1",
 				"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Network/publicIPAddresses/customeroutboundip2",
@@ -113,7 +113,7 @@ var sampleClusters = []struct {
 			ProvisioningState:          "Succeeded",
 			NodeResourceGroup:          "MC_rg1_clustername1_location1",
 			NetworkPlugin:              "kubenet",
-			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11"}},
+			Pools:                      []guard.Pool{{Name: "nodepool1", NodeImageVersion: "AKSUbuntu:1604:2020.03.11", ProvisioningState: "Succeeded"}},
 			DiskEncryptionSetID:        "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg1/providers/Microsoft.Compute/diskEncryptionSets/des",
 		},
 	},

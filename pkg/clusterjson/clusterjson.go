@@ -140,6 +140,8 @@ type poolDoc struct {
 	NodeImageVersion string `json:"nodeImageVersion"`
 	VnetSubnetID     string `json:"vnetSubnetID"`
 	PodSubnetID      string `json:"podSubnetID"`
+	// ProvisioningState of the pool, as ARM reports it.
+	ProvisioningState string `json:"provisioningState"`
 }
 
 type addonDoc struct {
@@ -224,7 +226,7 @@ func parseCluster(v []byte) (rec Record, looks bool, err error) {
 	c.NodeResourceGroup, c.DiskEncryptionSetID = p.NodeResourceGroup, p.DiskEncryptionSetID
 	for _, pool := range p.AgentPoolProfiles {
 		c.Pools = append(c.Pools, guard.Pool{Name: pool.Name, NodeImageVersion: pool.NodeImageVersion,
-			VnetSubnetID: pool.VnetSubnetID, PodSubnetID: pool.PodSubnetID})
+			VnetSubnetID: pool.VnetSubnetID, PodSubnetID: pool.PodSubnetID, ProvisioningState: pool.ProvisioningState})
 	}
 	for key, a := range p.AddonProfiles {
 		if a == nil {

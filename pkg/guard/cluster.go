@@ -93,6 +93,9 @@ type Pool struct {
 	NodeImageVersion string
 	VnetSubnetID     string
 	PodSubnetID      string
+	// ProvisioningState is the pool's, as ARM reports it: Succeeded when
+	// its last operation did.
+	ProvisioningState string
 }
 
 // Addon is one add-on profile.

@@ -326,3 +326,19 @@ func TestAlertRefusedForGoodIsDroppedOnRecord(t *testing.T) {
 		t.Errorf("audit actions %q, want effect-failed entries for the refused alerts", w.auditActions())
 	}
 }
+
+// TestVerifyNeedsHealthyPools: verify means healthy, not only migrated: a
+// pool whose last operation failed fails the job, named.
+func TestVerifyNeedsHealthyPools(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	mc, _ := w.fleet.Cluster(spID)
+	mc.Properties.AgentPoolProfiles[0].ProvisioningState = to.Ptr("Failed")
+	w.fleet.Put(mc)
+	w.tag("approved", dana)
+	w.pump(t0.Add(6 * time.Hour))
+	j := w.job()
+	pool := *mc.Properties.AgentPoolProfiles[0].Name
+	if j.State != guard.JobFailed || !strings.Contains(j.Outcome, "pool "+pool+"'s provisioningState is Failed") || w.puts() != 1 {
+		t.Errorf("job = %s %q after %d PUTs; want failed naming pool %s's provisioning state, after the one update", j.State, j.Outcome, w.puts(), pool)
+	}
+}

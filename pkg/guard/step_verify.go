@@ -32,6 +32,16 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 			missing = append(missing, "add-on "+key+" has no identity")
 		}
 	}
+	// Healthy, not only migrated: the cluster and every pool finished
+	// their last operation.
+	if !succeeded(c.ProvisioningState) {
+		missing = append(missing, "the cluster's provisioningState is "+c.ProvisioningState)
+	}
+	for _, p := range c.Pools {
+		if !succeeded(p.ProvisioningState) {
+			missing = append(missing, "pool "+p.Name+"'s provisioningState is "+p.ProvisioningState)
+		}
+	}
 	if len(missing) > 0 {
 		if n := j.Attempts + 1; busy(c.ProvisioningState) && n <= maxAttempts {
 			return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; verifying again shortly", wait: now.Add(time.Minute),
@@ -62,6 +72,10 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 	}
 	return mv
 }
+
+// succeeded reports whether a provisioning state says the last operation
+// succeeded; an empty one (a body that leaves it out) is taken as such.
+func succeeded(state string) bool { return state == "" || strings.EqualFold(state, "Succeeded") }
 
 const succeededOutcome = "succeeded: the control plane, add-ons and kubelet use managed identities; "
 
