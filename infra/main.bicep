@@ -64,17 +64,26 @@ param grantableRoles array = [
 @description('E-mail address for dead letters and failed invocations; empty for none.')
 param alertEmail string = ''
 
-@description('Webhook for dead letters and failed invocations, and an example subscription of the guard\'s alerts topic; empty for none.')
+@description('Webhook for dead letters and failed invocations (an Azure Monitor action group); empty for none.')
 param alertWebhook string = ''
+
+@description('Webhook subscribed to every guard alert on the alerts topic, as an example; empty for none. Event Grid validates it with the CloudEvents OPTIONS handshake (WebHook-Allowed-Origin) when the subscription is created: the endpoint must answer it.')
+param alertsTopicWebhook string = ''
 
 @description('Assign the custom Deny policy so new clusters on a service principal are refused at creation. Off by default.')
 param denyServicePrincipalClusters bool = false
+
+@description('Existing system topics of watched subscriptions, by subscription id: {"<subscription id>": {"resourceGroup": "Default-EventGrid", "name": "<topic>"}}. A subscription has at most one system topic for its events; where one exists, the guard subscribes to it instead of creating its own.')
+param existingSystemTopics object = {}
 
 @allowed(['true', 'false'])
 @description('Create the event subscriptions to ClusterEvents. Event Grid checks that the function exists when one is created, so the first provision (before any code is deployed) leaves them out; azd\'s postdeploy hook provisions again with true. A string: azd passes parameters from its environment as text.')
 param wireEvents string = 'false'
 
 var tags = { 'azd-env-name': environmentName, app: 'aksguard' }
+// Each subscription once; role scopes that are watched already have Reader.
+var watched = union(watchedSubscriptions, [])
+var extraRoleScopes = filter(union(roleScopes, []), s => !contains(watched, split(s, '/')[2]))
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 
 // The operations the intake handles (triage.Operations); the event
@@ -114,7 +123,7 @@ module servicebus 'modules/servicebus.bicep' = {
 module alertsTopic 'modules/alerts-topic.bicep' = {
   name: 'alerts-topic'
   scope: group
-  params: { name: 'evgt-aksguard-${token}', location: location, tags: tags, guardPrincipalId: identity.outputs.principalId, webhookUrl: alertWebhook }
+  params: { name: 'evgt-aksguard-${token}', location: location, tags: tags, guardPrincipalId: identity.outputs.principalId, webhookUrl: alertsTopicWebhook }
 }
 
 module monitoring 'modules/monitoring.bicep' = {
@@ -138,7 +147,8 @@ module app 'modules/functionapp.bicep' = {
   params: {
     name: 'func-aksguard-${token}'
     location: location
-    tags: union(tags, { 'azd-service-name': 'guard' })
+    tags: tags
+    serviceName: 'guard'
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageName: storage.outputs.name
@@ -174,11 +184,12 @@ module app 'modules/functionapp.bicep' = {
 
 // Per watched subscription: its system topic to ClusterEvents, and what
 // the guard may do there.
-module events 'modules/events-group.bicep' = [for sub in watchedSubscriptions: if (wireEvents == 'true') {
+module events 'modules/events-group.bicep' = [for sub in watched: if (wireEvents == 'true') {
   name: 'aksguard-events-${environmentName}'
   scope: subscription(sub)
   params: {
     resourceGroupName: 'rg-${environmentName}-events'
+    existingTopic: contains(existingSystemTopics, sub) ? existingSystemTopics[sub] : {}
     location: location
     tags: tags
     identityId: identity.outputs.id
@@ -189,14 +200,14 @@ module events 'modules/events-group.bicep' = [for sub in watchedSubscriptions: i
   }
 }]
 
-module watchRoles 'modules/watch-roles.bicep' = [for sub in watchedSubscriptions: {
+module watchRoles 'modules/watch-roles.bicep' = [for sub in watched: {
   name: 'aksguard-roles-${environmentName}'
   scope: subscription(sub)
   params: { guardPrincipalId: identity.outputs.principalId, grantableRoles: grantableRoles }
 }]
 
 // Reader where service principals' role assignments are looked up besides.
-module roleScopeReader 'modules/subscription-role.bicep' = [for (s, i) in roleScopes: {
+module roleScopeReader 'modules/subscription-role.bicep' = [for (s, i) in extraRoleScopes: {
   name: 'aksguard-rolescope-${environmentName}-${i}'
   scope: subscription(split(s, '/')[2])
   params: { guardPrincipalId: identity.outputs.principalId, roleId: 'acdd72a7-3385-48ef-bd42-f606fba81ae7', why: 'read service principals\' role assignments (AKSGUARD_ROLE_SCOPES)' }
@@ -233,7 +244,7 @@ module identities 'modules/identity-operator.bicep' = [for (id, i) in clusterIde
   params: { guardPrincipalId: identity.outputs.principalId, identityName: last(split(id, '/')) }
 }]
 
-module policy 'modules/policy.bicep' = [for sub in watchedSubscriptions: {
+module policy 'modules/policy.bicep' = [for sub in watched: {
   name: 'aksguard-policy-${environmentName}'
   scope: subscription(sub)
   params: { denyServicePrincipalClusters: denyServicePrincipalClusters }

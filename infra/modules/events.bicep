@@ -4,6 +4,10 @@
 // other write in the subscription ever invokes the function.
 
 param tags object
+@description('The system topic: the guard\'s own, or the subscription\'s existing one.')
+param topicName string
+@description('The topic exists already: keep its tags.')
+param keepTags bool = false
 @description('The guard\'s user-assigned identity: the topic writes dead letters with it.')
 param identityId string
 param functionAppId string
@@ -12,10 +16,14 @@ param deadLetterContainer string
 @description('data.operationName values to deliver.')
 param operations array
 
+// Declared whole even when it exists: the topic needs the guard's identity
+// to write dead letters without keys. On an existing topic this sets its
+// identity to the guard's alone; a topic that uses another identity for
+// its own dead letters needs both added by hand.
 resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
-  name: 'aksguard-${subscription().subscriptionId}'
+  name: topicName
   location: 'global'
-  tags: tags
+  tags: keepTags ? null : tags
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: { '${identityId}': {} }

@@ -6,6 +6,8 @@
 param name string
 param location string
 param tags object
+@description('azd finds the app to deploy to by this tag; only the site carries it.')
+param serviceName string
 param identityId string
 param identityClientId string
 param storageName string
@@ -41,7 +43,7 @@ var hostSettings = {
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: name
   location: location
-  tags: tags
+  tags: union(tags, { 'azd-service-name': serviceName })
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
