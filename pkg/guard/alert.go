@@ -22,8 +22,13 @@ const (
 	AlertStarted    AlertType = "aksguard.remediation.started"
 	AlertSucceeded  AlertType = "aksguard.remediation.succeeded"
 	AlertFailed     AlertType = "aksguard.remediation.failed"
-	AlertBlocked    AlertType = "aksguard.remediation.blocked"
-	AlertCancelled  AlertType = "aksguard.remediation.cancelled"
+	// AlertNeedsAttention: the job stopped (failed or blocked) after its
+	// update may have reached the cluster — the cluster changed and the
+	// job did not finish. A person must look now; it replaces failed or
+	// blocked for such a job, so it can be routed apart.
+	AlertNeedsAttention AlertType = "aksguard.remediation.needs-attention"
+	AlertBlocked        AlertType = "aksguard.remediation.blocked"
+	AlertCancelled      AlertType = "aksguard.remediation.cancelled"
 	// AlertKubeletPending: the job ended with the control plane and
 	// add-ons migrated and kubelet still on the service principal on some
 	// pools, saying what to run.

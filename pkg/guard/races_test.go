@@ -159,8 +159,8 @@ func TestFailedUpdateNeedsAPerson(t *testing.T) {
 			if !lost && !strings.Contains(j.Error, "InternalOperationError") {
 				t.Errorf("job error = %q, want the operation's ARM error kept", j.Error)
 			}
-			if !slices.Contains(w.alertTypes(), "remediation.failed") || !slices.Contains(w.auditActions(), "job-failed") {
-				t.Errorf("alerts %q, audit %q; want the failure alerted and on the audit trail", w.alertTypes(), w.auditActions())
+			if !slices.Contains(w.alertTypes(), "remediation.needs-attention") || slices.Contains(w.alertTypes(), "remediation.failed") || !slices.Contains(w.auditActions(), "job-failed") {
+				t.Errorf("alerts %q, audit %q; want the failure after the PUT alerted as needs-attention (not failed) and on the audit trail", w.alertTypes(), w.auditActions())
 			}
 			w.tag("", dana)
 			w.tag("approved", dana)

@@ -380,8 +380,11 @@ func (r *run) applyMove(j *Job, mv move) {
 	}
 	j.Outbox = append(j.Outbox, Effect{Audit: &AuditEntry{Cluster: j.Cluster, Key: auditKey(now, "job-"+string(mv.state), j.ID),
 		At: now, Action: "job-" + string(mv.state), Actor: r.why.actorName(), Cause: r.why.String(), Detail: detail, JobID: j.ID}})
-	if mv.alert != "" {
-		j.Outbox = append(j.Outbox, Effect{Alert: r.jobAlert(*j, mv.alert, now)})
+	if t := mv.alert; t != "" {
+		if (t == AlertFailed || t == AlertBlocked) && j.committed() {
+			t = AlertNeedsAttention
+		}
+		j.Outbox = append(j.Outbox, Effect{Alert: r.jobAlert(*j, t, now)})
 	}
 }
 
@@ -397,6 +400,9 @@ func (r *run) jobAlert(j Job, t AlertType, now time.Time) *Alert {
 		if len(d.Reasons) > maxAlertLines {
 			d.Reasons = append(d.Reasons[:maxAlertLines], fmt.Sprintf("… %d more lines in the job's plan", len(d.Reasons)-maxAlertLines))
 		}
+	}
+	if t == AlertNeedsAttention {
+		d.FollowUp = "the cluster's identity update was sent (If-Match " + j.UpdateETag + ") and the job stopped: the cluster may run on a new identity without the roles it needs; read the job's outcome and follow the README's runbook for needs-attention now"
 	}
 	if t == AlertSucceeded && j.Plan != nil {
 		// The outcome says whether other clusters still use it.
