@@ -27,6 +27,10 @@ param approvers array = []
 @allowed(['skip', 'enforce'])
 param nodeImageUpgrade string = 'skip'
 
+@allowed(['true', 'false'])
+@description('AKSGUARD_REQUIRE_WINDOW: true blocks clusters without a planned maintenance configuration instead of updating them at once.')
+param requireWindow string = 'false'
+
 @description('AKSGUARD_ROLE_PROPAGATION.')
 param rolePropagation string = '10m'
 
@@ -175,6 +179,7 @@ module app 'modules/functionapp.bicep' = {
       AKSGUARD_ROLE_SCOPES: join(roleScopes, ',')
       AKSGUARD_NODE_IMAGE_UPGRADE: nodeImageUpgrade
       AKSGUARD_ROLE_PROPAGATION: rolePropagation
+      AKSGUARD_REQUIRE_WINDOW: requireWindow
       AKSGUARD_LOG_LEVEL: 'info'
       AKSGUARD_SWEEP_SCHEDULE: sweepSchedule
       AKSGUARD_SWEEP_MANAGEMENT_GROUP: sweepManagementGroup

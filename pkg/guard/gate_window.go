@@ -23,6 +23,10 @@ func (r *run) windowShut(ctx context.Context, j Job, now time.Time, at func([]Ma
 		// A window the guard cannot read is not "any time".
 		return move{state: JobBlocked, outcome: "blocked: the cluster's maintenance configuration cannot be read: " + strings.Join(ws.Unusable, "; "), alert: AlertBlocked}, true
 	}
+	if ws.Source == NoWindow && r.s.requireWindow {
+		return move{state: JobBlocked, outcome: "blocked: the cluster has no planned maintenance configuration, and AKSGUARD_REQUIRE_WINDOW=true asks for one: " +
+			"add a default, aksManagedAutoUpgradeSchedule or aksManagedNodeOSUpgradeSchedule configuration (az aks maintenanceconfiguration add), then approve again", alert: AlertBlocked}, true
+	}
 	if ws.Open && (ws.Closes.IsZero() || ws.Closes.Sub(now) >= minWindowLeft) {
 		return move{}, false
 	}

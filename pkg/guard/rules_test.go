@@ -342,3 +342,19 @@ func TestVerifyNeedsHealthyPools(t *testing.T) {
 		t.Errorf("job = %s %q after %d PUTs; want failed naming pool %s's provisioning state, after the one update", j.State, j.Outcome, w.puts(), pool)
 	}
 }
+
+// TestRequireWindow: with AKSGUARD_REQUIRE_WINDOW a cluster without a
+// planned maintenance configuration is blocked, named, and never updated;
+// without it, it is updated at once.
+func TestRequireWindow(t *testing.T) {
+	for _, require := range []bool{true, false} {
+		w := remediationWorld(t, enforce, func(c *guard.Config) { c.RequireWindow = require })
+		w.tag("approved", dana)
+		w.pump(t0.Add(2 * time.Hour))
+		j := w.job()
+		blocked := j.State == guard.JobBlocked && strings.Contains(j.Outcome, "no planned maintenance configuration") && w.puts() == 0
+		if blocked != require {
+			t.Errorf("require window %v: job = %s %q after %d PUTs", require, j.State, j.Outcome, w.puts())
+		}
+	}
+}

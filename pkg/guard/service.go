@@ -95,7 +95,10 @@ type Config struct {
 	// NodeImages says whether jobs run the node image upgrades that move
 	// kubelet to its identity. Default NodeImagesSkip.
 	NodeImages NodeImageUpgrade
-	Log        *slog.Logger
+	// RequireWindow blocks a job whose cluster has no planned maintenance
+	// configuration, instead of updating it at once.
+	RequireWindow bool
+	Log           *slog.Logger
 }
 
 // Service applies the guard's rules to events and queue messages. It is
@@ -126,6 +129,7 @@ type Service struct {
 	pollWait      time.Duration
 	propagation   time.Duration
 	nodeImages    NodeImageUpgrade
+	requireWindow bool
 	log           *slog.Logger
 }
 
@@ -152,7 +156,7 @@ func New(cfg Config) (*Service, error) {
 		mode: cfg.Mode, enforceScopes: nonEmpty(cfg.EnforceScopes), approvers: nonEmpty(cfg.Approvers),
 		maxUpdating: cfg.MaxUpdating, userAssigned: strings.TrimSpace(cfg.UserAssignedIdentity),
 		roleScopes: nonEmpty(cfg.RoleScopes), pollWait: cfg.PollWait, propagation: cfg.Propagation,
-		self: nonEmpty(cfg.Self), log: redact.Logger(cfg.Log), nodeImages: cfg.NodeImages,
+		self: nonEmpty(cfg.Self), log: redact.Logger(cfg.Log), nodeImages: cfg.NodeImages, requireWindow: cfg.RequireWindow,
 	}
 	switch s.mode {
 	case "":

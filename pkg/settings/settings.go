@@ -39,6 +39,7 @@ const (
 	NodeImages    = "AKSGUARD_NODE_IMAGE_UPGRADE"
 	Propagation   = "AKSGUARD_ROLE_PROPAGATION"
 	LogLevel      = "AKSGUARD_LOG_LEVEL"
+	RequireWindow = "AKSGUARD_REQUIRE_WINDOW"
 	SweepSchedule = "AKSGUARD_SWEEP_SCHEDULE"
 	SweepScope    = "AKSGUARD_SWEEP_MANAGEMENT_GROUP"
 	SiteName      = "WEBSITE_SITE_NAME"
@@ -79,6 +80,7 @@ var All = []Setting{
 	{MaxUpdating, false, false, true, "how many clusters may be updated at once; default 3"},
 	{UserAssigned, false, false, true, "resource ID of the user-assigned identity for clusters that need one (a custom private DNS zone, a network or other resources outside the node resource group) and name none with the aksguard-identity tag"},
 	{NodeImages, false, false, true, "skip (default: jobs end kubelet-pending with the commands to run) or enforce (jobs upgrade each pool's node image, one at a time, in the node OS maintenance window, so kubelet moves to its identity)"},
+	{RequireWindow, false, false, true, "true: a cluster without a planned maintenance configuration is blocked instead of updated at once; default false"},
 	{Propagation, false, false, true, "how long after granting roles to a user-assigned identity the update waits for them to propagate; default 10m (Microsoft: up to 60 minutes)"},
 	{RoleScopes, false, false, true, "comma-separated extra subscriptions (/subscriptions/<id>) or management groups where a service principal's role assignments are looked up, besides the cluster's own"},
 	{LogLevel, false, false, false, "debug, info (default), warn or error"},
@@ -160,6 +162,13 @@ func Guard(getenv func(string) string, cfg *guard.Config) []string {
 	case "", guard.NodeImagesSkip, guard.NodeImagesEnforce:
 	default:
 		bad(NodeImages, string(cfg.NodeImages), "skip or enforce")
+	}
+	switch v := strings.TrimSpace(getenv(RequireWindow)); v {
+	case "", "false":
+	case "true":
+		cfg.RequireWindow = true
+	default:
+		bad(RequireWindow, v, "true or false")
 	}
 	if v := getenv(Propagation); v != "" {
 		d, err := time.ParseDuration(v)
