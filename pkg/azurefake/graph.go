@@ -34,6 +34,9 @@ import (
 //   - GET /v1.0/users?$filter=userPrincipalName eq '{name}' or mail eq '{name}':
 //     {"value":[…]} with the user, or none; names compare
 //     case-insensitively;
+//   - POST /v1.0/directoryObjects/{id}/checkMemberGroups {"groupIds":[…]}:
+//     {"value":[…]} with the groups the object is in, through nested
+//     groups too;
 //   - all honour $select over the properties they know;
 //   - a request without a bearer token gets 401 InvalidAuthenticationToken,
 //     any other filter 400 Request_UnsupportedQuery, any other path 404
@@ -46,6 +49,7 @@ type Graph struct {
 	byApp      map[string]graphPrincipal  // by lower-cased appId
 	byResource map[string]graphPrincipal  // by lower-cased resource ID
 	users      map[string]guard.Principal // by lower-cased UPN and mail
+	members    map[string][]string        // group object id → member object ids (users or groups), lower case
 }
 
 // graphPrincipal is a service principal the Graph holds.
@@ -100,6 +104,58 @@ func (s *Graph) AddUser(p guard.Principal, mail string) {
 			s.users[strings.ToLower(n)] = p
 		}
 	}
+}
+
+// AddGroup makes members (object ids of users, service principals or other
+// groups) members of group.
+func (s *Graph) AddGroup(group string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.members == nil {
+		s.members = map[string][]string{}
+	}
+	for _, m := range members {
+		s.members[strings.ToLower(group)] = append(s.members[strings.ToLower(group)], strings.ToLower(m))
+	}
+}
+
+// memberOf reports whether object is in group, directly or through nested
+// groups. Callers hold s.mu.
+func (s *Graph) memberOf(object, group string, seen map[string]bool) bool {
+	if seen[group] {
+		return false
+	}
+	seen[group] = true
+	for _, m := range s.members[group] {
+		if m == object || s.memberOf(object, m, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+var checkGroupsPath = regexp.MustCompile(`^/v1\.0/directoryObjects/([0-9a-fA-F-]{36})/checkMemberGroups$`)
+
+// serveCheckGroups answers POST /v1.0/directoryObjects/{id}/checkMemberGroups
+// as Graph does: the ids of the groups given the object is a member of,
+// transitively.
+func (s *Graph) serveCheckGroups(w http.ResponseWriter, r *http.Request, object string) {
+	var in struct {
+		GroupIDs []string `json:"groupIds"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || len(in.GroupIDs) == 0 || len(in.GroupIDs) > 20 {
+		writeError(w, http.StatusBadRequest, "Request_BadRequest", "groupIds must list 1 to 20 group ids.")
+		return
+	}
+	value := []string{}
+	s.mu.Lock()
+	for _, g := range in.GroupIDs {
+		if s.memberOf(strings.ToLower(object), strings.ToLower(g), map[string]bool{}) {
+			value = append(value, g)
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)", "value": value})
 }
 
 // URL returns the Graph's base URL, https://127.0.0.1:<port>.
@@ -162,12 +218,16 @@ func (s *Graph) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Graph) answer(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		writeError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The Graph Graph serves GET only.")
-		return
-	}
 	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); !ok || tok == "" {
 		writeError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
+		return
+	}
+	if m := checkGroupsPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost {
+		s.serveCheckGroups(w, r, m[1])
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The simulated Graph serves GET, and POST to checkMemberGroups, only.")
 		return
 	}
 	q := r.URL.Query()

@@ -167,3 +167,21 @@ func TestGraphConcurrent(t *testing.T) {
 		t.Errorf("Calls() = %d, want %d", got, 2*workers)
 	}
 }
+
+// TestGraphMemberOf: checkMemberGroups through the real client: nested
+// membership counts, other groups and non-groups do not, and a malformed
+// id is refused before anything is sent.
+func TestGraphMemberOf(t *testing.T) {
+	g := NewGraph()
+	defer g.Close()
+	const user, team, dept, other = "11111111-0000-4000-8000-000000000001", "22222222-0000-4000-8000-000000000002", "33333333-0000-4000-8000-000000000003", "44444444-0000-4000-8000-000000000004"
+	g.AddGroup(dept, team)
+	g.AddGroup(team, user)
+	got, err := g.Client().MemberOf(t.Context(), user, []string{other, dept, user})
+	if err != nil || len(got) != 1 || got[0] != dept {
+		t.Errorf("MemberOf() = %v, %v; want the department, through the team", got, err)
+	}
+	if _, err := g.Client().MemberOf(t.Context(), "not-a-guid", []string{dept}); guard.KindOf(err) != guard.KindInvalid {
+		t.Errorf("MemberOf(not a GUID) error = %v, want KindInvalid", err)
+	}
+}

@@ -1,6 +1,6 @@
 // Package graph looks up service principals in Microsoft Entra ID through
 // Microsoft Graph v1.0, with an azcore pipeline and no Graph SDK: the guard
-// needs three GET requests, and azcore gives them the same bearer-token,
+// needs three GET requests and a POST, and azcore gives them the same bearer-token,
 // retry, logging and error handling as the ARM clients.
 package graph
 
@@ -228,16 +228,53 @@ func (c *Client) User(ctx context.Context, name string) (guard.Principal, error)
 	return guard.Principal{ObjectID: u.ID, UPN: u.UserPrincipalName, DisplayName: u.DisplayName}, nil
 }
 
+// GroupPermission is the Microsoft Graph application permission the
+// guard's identity needs to check whether an approver belongs to a group
+// on the approver list (POST /directoryObjects/{id}/checkMemberGroups,
+// https://learn.microsoft.com/graph/api/directoryobject-checkmembergroups).
+const GroupPermission = "GroupMember.Read.All"
+
+// MemberOf returns those of groupIDs the directory object objectID is a
+// member of, directly or through nested groups, with Graph's
+// checkMemberGroups. Errors as ServicePrincipal's; a refusal names
+// GroupPermission.
+func (c *Client) MemberOf(ctx context.Context, objectID string, groupIDs []string) ([]string, error) {
+	op := "check the groups of " + objectID
+	if !armid.IsGUID(objectID) {
+		return nil, guard.Errorf(guard.KindInvalid, "%s: not an object id", op)
+	}
+	var out struct {
+		Value []string `json:"value"`
+	}
+	body := map[string][]string{"groupIds": groupIDs}
+	if err := c.send(ctx, op, GroupPermission, http.MethodPost, "/v1.0/directoryObjects/"+objectID+"/checkMemberGroups", "", body, &out); err != nil {
+		return nil, err
+	}
+	return out.Value, nil
+}
+
 // get sends GET endpoint+path?rawQuery and decodes a 200 answer's JSON body
-// into v. Every failure comes back classified, described by op; a refusal
-// names permission, the one the request needs.
+// into v. See send.
 func (c *Client) get(ctx context.Context, op, permission, path, rawQuery string, v any) error {
-	req, err := runtime.NewRequest(ctx, http.MethodGet, c.endpoint+path)
+	return c.send(ctx, op, permission, http.MethodGet, path, rawQuery, nil, v)
+}
+
+// send sends method endpoint+path?rawQuery, with body as JSON when it is
+// not nil, and decodes a 200 answer's JSON body into v. Every failure
+// comes back classified, described by op; a refusal names permission, the
+// one the request needs.
+func (c *Client) send(ctx context.Context, op, permission, method, path, rawQuery string, body, v any) error {
+	req, err := runtime.NewRequest(ctx, method, c.endpoint+path)
 	if err != nil {
 		return guard.Errorf(guard.KindInvalid, "%s: build request: %w", op, err)
 	}
 	req.Raw().URL.RawQuery = rawQuery
 	req.Raw().Header.Set("Accept", "application/json")
+	if body != nil {
+		if err := runtime.MarshalAsJSON(req, body); err != nil {
+			return guard.Errorf(guard.KindInvalid, "%s: encode request: %w", op, err)
+		}
+	}
 	resp, err := c.pl.Do(req)
 	if err != nil {
 		return azerr.Classify(op, err)
@@ -245,14 +282,14 @@ func (c *Client) get(ctx context.Context, op, permission, path, rawQuery string,
 	if !runtime.HasStatusCode(resp, http.StatusOK) {
 		return withPermissionHint(azerr.Classify(op, runtime.NewResponseError(resp)), resp.StatusCode, permission)
 	}
-	body, err := runtime.Payload(resp)
+	answer, err := runtime.Payload(resp)
 	if err != nil {
 		return azerr.Classify(op, err)
 	}
-	if len(body) > maxBody {
+	if len(answer) > maxBody {
 		return guard.Errorf(guard.KindTransient, "%s: response body larger than %d bytes", op, maxBody)
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := json.Unmarshal(answer, v); err != nil {
 		// Not what Graph sends; a proxy's page or a cut-off body. Retrying
 		// is safe and may help.
 		return guard.Errorf(guard.KindTransient, "%s: decode response: %w", op, err)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -198,6 +199,41 @@ func approverAllowed(a Actor, list []string) bool {
 	return false
 }
 
+// guidRE is an Entra object id.
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func isGUID(s string) bool { return guidRE.MatchString(s) }
+
+// maxGroupsPerCheck is how many groups one Graph checkMemberGroups call
+// takes.
+const maxGroupsPerCheck = 20
+
+// inApproverGroup reports whether a, known by its object id, is a member,
+// directly or through nested groups, of a group on the approver list. The
+// list's GUIDs that are not a's own ids are asked about as groups; Graph
+// ignores ids that are not groups.
+func (s *Service) inApproverGroup(ctx context.Context, a Actor) (bool, error) {
+	if a.ObjectID == "" {
+		return false, nil
+	}
+	var groups []string
+	for _, e := range s.approvers {
+		if isGUID(e) && !strings.EqualFold(e, a.ObjectID) && !strings.EqualFold(e, a.AppID) {
+			groups = append(groups, e)
+		}
+	}
+	for start := 0; start < len(groups); start += maxGroupsPerCheck {
+		in, err := s.directory.MemberOf(ctx, a.ObjectID, groups[start:min(start+maxGroupsPerCheck, len(groups))])
+		if err != nil {
+			return false, err
+		}
+		if len(in) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // approvalLook is what a look at the approval tag decided.
 type approvalLook struct {
 	// next is the approval to record; nil when nothing changed.
@@ -299,8 +335,14 @@ func (s *Service) lookApproval(ctx context.Context, prev *Approval, c Cluster, w
 	}
 	resolved, rerr := s.resolve(ctx, by)
 	next.Change, next.By = rec, resolved
+	inGroup, gerr := false, error(nil)
+	if !approverAllowed(resolved, s.approvers) && rerr == nil {
+		inGroup, gerr = s.inApproverGroup(ctx, resolved)
+	}
 	switch {
-	case approverAllowed(resolved, s.approvers):
+	case approverAllowed(resolved, s.approvers) || inGroup:
+	case gerr != nil:
+		return wait("cannot tell whether "+by.String()+" is in an approver group: "+gerr.Error(), KindOf(gerr) == KindForbidden)
 	case rerr == nil || KindOf(rerr) == KindNotFound:
 		next.Status = ApprovalRejected
 		next.Reason = by.String() + " is not on the approver list; an approver must remove the tag and set it again"

@@ -1,6 +1,7 @@
 package guard_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -399,4 +400,50 @@ func TestApprovalRecordedOnce(t *testing.T) {
 	if approved != 1 || alerts != 1 {
 		t.Errorf("%d approved entries, %d approved alerts; want one each (audit %q)", approved, alerts, w.auditActions())
 	}
+}
+
+// TestApproverGroups: AKSGUARD_APPROVERS may name Entra groups; a person in
+// one, directly or through a nested group, approves; anyone else is
+// rejected; when Graph refuses to say, the approval is not credited.
+func TestApproverGroups(t *testing.T) {
+	const platform, oncall = "0a1b2c3d-0000-4000-8000-00000000a001", "0a1b2c3d-0000-4000-8000-00000000a002"
+	for _, tt := range []struct {
+		name     string
+		by       guard.Actor
+		graphErr bool
+		want     guard.ApprovalStatus
+	}{
+		{"member of a nested group", dana, false, guard.ApprovalApproved},
+		{"not a member", eve, false, guard.ApprovalRejected},
+		{"Graph refuses", dana, true, guard.ApprovalUnverified},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := remediationWorld(t, approvers(platform))
+			w.graph.AddGroup(platform, oncall)
+			w.graph.AddGroup(oncall, dana.ObjectID)
+			w.setTag(guard.ApprovalTag, "approved", tt.by, opTags)
+			w.set(t0.Add(10 * time.Minute)) // the change record shows
+			if tt.graphErr {
+				w.restart(func(c *guard.Config) { c.Directory = groupsRefused{c.Directory} })
+			}
+			w.deliver(opTags, tt.by, "", "tag-event")
+			a := w.finding().Approval
+			if tt.graphErr {
+				if a == nil || a.Status == guard.ApprovalApproved || !strings.Contains(a.Reason, "approver group") {
+					t.Errorf("approval = %+v, want not credited, saying the group could not be checked", a)
+				}
+				return
+			}
+			if a == nil || a.Status != tt.want {
+				t.Errorf("approval = %+v, want %s", a, tt.want)
+			}
+		})
+	}
+}
+
+// groupsRefused is a directory that may not read group memberships.
+type groupsRefused struct{ guard.Directory }
+
+func (groupsRefused) MemberOf(context.Context, string, []string) ([]string, error) {
+	return nil, guard.Errorf(guard.KindForbidden, "HTTP 403 Authorization_RequestDenied (grant GroupMember.Read.All)")
 }

@@ -53,6 +53,9 @@ type Directory interface {
 	// User returns the user whose user principal name or e-mail address is
 	// name, with the same errors.
 	User(ctx context.Context, name string) (Principal, error)
+	// MemberOf returns those of groupIDs the object objectID belongs to,
+	// directly or through nested groups, with the same errors.
+	MemberOf(ctx context.Context, objectID string, groupIDs []string) ([]string, error)
 }
 
 // Roles reads and writes Azure RBAC role assignments.

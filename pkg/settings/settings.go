@@ -76,7 +76,7 @@ var All = []Setting{
 	{Debounce, false, false, true, "how long agent-pool writes after a cluster read are folded into one re-check; default 60s"},
 	{Mode, false, false, true, "dry-run (default: plan, record and alert, change nothing) or enforce"},
 	{EnforceIn, false, false, true, "comma-separated subscriptions or resource groups (/subscriptions/<id>[/resourceGroups/<name>]) where enforce applies; elsewhere jobs run dry; empty means everywhere"},
-	{Approvers, false, false, true, "comma-separated principals whose approvals count: object ids, user principal names or application ids; empty allows anyone who may tag the cluster"},
+	{Approvers, false, false, true, "comma-separated principals whose approvals count: object ids (of users, service principals or Entra groups: members count, through nested groups too), user principal names or application ids; empty allows anyone who may tag the cluster"},
 	{MaxUpdating, false, false, true, "how many clusters may be updated at once; default 3"},
 	{UserAssigned, false, false, true, "resource ID of the user-assigned identity for clusters that need one (a custom private DNS zone, a network or other resources outside the node resource group) and name none with the aksguard-identity tag"},
 	{NodeImages, false, false, true, "skip (default: jobs end kubelet-pending with the commands to run) or enforce (jobs upgrade each pool's node image, one at a time, in the node OS maintenance window, so kubelet moves to its identity)"},
