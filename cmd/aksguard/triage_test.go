@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -237,9 +238,9 @@ func TestTriageTable(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	want := [][]string{
-		{"EVENT", "ACTION", "CLUSTER", "REASON"},
-		{"e1", "evaluate", wantCluster, "agent", "pool", "written;", "evaluating", "its", "cluster"},
-		{"e2", "ignore", "-", "operation", "Microsoft.Storage/storageAccounts/write", "is", "not", "watched"},
+		{"EVENT", "ACTION", "CLUSTER", "ACTOR", "REASON"},
+		{"e1", "evaluate", wantCluster, "{user-name}", "agent", "pool", "written;", "evaluating", "its", "cluster"},
+		{"e2", "ignore", "-", "{user-name}", "operation", "Microsoft.Storage/storageAccounts/write", "is", "not", "watched"},
 	}
 	var got [][]string
 	for _, l := range lines {
@@ -247,6 +248,24 @@ func TestTriageTable(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("run(triage -) table mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestTriageApprovers: with --approvers, an approval check says whether
+// its caller is on the list, and that the guard credits the setter Azure's
+// change history names, not the caller.
+func TestTriageApprovers(t *testing.T) {
+	in := eventBatch(t, triagetest.Map(t, triagetest.Spec{ID: "tags", Operation: "Microsoft.Resources/tags/write", Resource: eventCluster + "/providers/Microsoft.Resources/tags/default"}))
+	for _, tt := range []struct{ list, want string }{{"{user-name}", "on the list"}, {"someone@contoso.com", "not on the list"}} {
+		r := aksguard(t, string(in), nil, "triage", "--approvers", tt.list, "--output", "json", "-")
+		var l struct{ Action, Actor, Approver string }
+		if err := json.Unmarshal([]byte(r.stdout), &l); r.code != exitOK || err != nil || l.Action != "approval-check" || l.Approver != tt.want {
+			t.Errorf("triage --approvers %s = %d %q (%v); want an approval check %q", tt.list, r.code, r.stdout, err, tt.want)
+		}
+		table := aksguard(t, string(in), nil, "triage", "--approvers", tt.list, "-")
+		if !strings.Contains(table.stdout, "the caller is "+tt.want+" (the guard credits whoever Azure's change history says set the tag)") {
+			t.Errorf("triage --approvers %s table = %q", tt.list, table.stdout)
+		}
 	}
 }
 

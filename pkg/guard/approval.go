@@ -184,6 +184,11 @@ func sameChange(a, b *Change) bool {
 	return a != nil && b != nil && a.At.Equal(b.At) && strings.EqualFold(a.CorrelationID, b.CorrelationID) && a.Type == b.Type
 }
 
+// OnApproverList reports whether a is on the approver list by its own ids
+// or user principal name; groups on the list need Microsoft Graph, which
+// offline tools do not ask. An empty list allows anyone.
+func OnApproverList(a Actor, list []string) bool { return approverAllowed(a, list) }
+
 // approverAllowed reports whether a is on the list (Actor.Is), or its user
 // principal name (the e-mail address change history gives) is,
 // case-insensitively. An empty list allows anyone.
