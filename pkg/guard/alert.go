@@ -9,6 +9,9 @@ const (
 	AlertFlagged  AlertType = "aksguard.cluster.flagged"
 	AlertResolved AlertType = "aksguard.cluster.resolved"
 	AlertExempted AlertType = "aksguard.cluster.exempted"
+	// AlertExemptionExpired: an exemption with an end date ended and the
+	// cluster is flagged again.
+	AlertExemptionExpired AlertType = "aksguard.cluster.exemption-expired"
 	// AlertClusterKubeletPending: the control plane moved to its managed
 	// identity (by the guard or by hand); kubelet has yet to.
 	AlertClusterKubeletPending AlertType = "aksguard.cluster.kubelet-pending"

@@ -93,6 +93,36 @@ const (
 )
 
 // tagStatus says what a value of the approval tag means.
+// exemptUntilRE is an exemption with an end date: exempt:2027-03-31:<reason>.
+var exemptUntilRE = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})\s*:(.*)$`)
+
+// exemptionEnds returns when an exemption tag value ends: the end of its
+// date, UTC; zero for one without a date.
+func exemptionEnds(v string) time.Time {
+	rest, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(v)), "exempt:")
+	if !ok {
+		return time.Time{}
+	}
+	m := exemptUntilRE.FindStringSubmatch(strings.TrimSpace(rest))
+	if m == nil {
+		return time.Time{}
+	}
+	day, err := time.Parse(time.DateOnly, m[1])
+	if err != nil {
+		return time.Time{}
+	}
+	return day.Add(24 * time.Hour)
+}
+
+// exemptNow reports whether a is an exemption in force at now.
+func (a *Approval) exemptNow(now time.Time) bool {
+	if a == nil || a.Status != ApprovalExempt {
+		return false
+	}
+	end := exemptionEnds(a.Value)
+	return end.IsZero() || now.Before(end)
+}
+
 func tagStatus(v string) (ApprovalStatus, string) {
 	lower := strings.ToLower(v)
 	switch {
@@ -101,10 +131,17 @@ func tagStatus(v string) (ApprovalStatus, string) {
 	case lower == "approved":
 		return ApprovalApproved, ""
 	case strings.HasPrefix(lower, "exempt:"):
-		if reason := strings.TrimSpace(v[len("exempt:"):]); reason != "" {
-			return ApprovalExempt, reason
+		rest := strings.TrimSpace(v[len("exempt:"):])
+		if m := exemptUntilRE.FindStringSubmatch(rest); m != nil {
+			if _, err := time.Parse(time.DateOnly, m[1]); err != nil {
+				return ApprovalInvalid, "exemption end " + strconv.Quote(m[1]) + " is not a date (YYYY-MM-DD)"
+			}
+			rest = strings.TrimSpace(m[2])
 		}
-		return ApprovalInvalid, "an exemption needs a reason: exempt:<reason>"
+		if rest != "" {
+			return ApprovalExempt, rest
+		}
+		return ApprovalInvalid, "an exemption needs a reason: exempt:<reason> or exempt:<YYYY-MM-DD>:<reason>"
 	}
 	return ApprovalInvalid, "tag value " + strconv.Quote(v) + " is neither approved nor exempt:<reason>"
 }

@@ -27,8 +27,11 @@ func TestTagStatus(t *testing.T) {
 		{"APPROVED", ApprovalApproved, ""},
 		{"exempt: decommissioned in Q2", ApprovalExempt, "decommissioned in Q2"},
 		{"Exempt:lab", ApprovalExempt, "lab"},
-		{"exempt:", ApprovalInvalid, "an exemption needs a reason: exempt:<reason>"},
-		{"exempt:   ", ApprovalInvalid, "an exemption needs a reason: exempt:<reason>"},
+		{"exempt:", ApprovalInvalid, "an exemption needs a reason: exempt:<reason> or exempt:<YYYY-MM-DD>:<reason>"},
+		{"exempt:   ", ApprovalInvalid, "an exemption needs a reason: exempt:<reason> or exempt:<YYYY-MM-DD>:<reason>"},
+		{"exempt:2027-03-31: decommissioned in Q1", ApprovalExempt, "decommissioned in Q1"},
+		{"exempt:2027-03-31:", ApprovalInvalid, "an exemption needs a reason: exempt:<reason> or exempt:<YYYY-MM-DD>:<reason>"},
+		{"exempt:2027-13-31: typo", ApprovalInvalid, `exemption end "2027-13-31" is not a date (YYYY-MM-DD)`},
 		{"yes please", ApprovalInvalid, `tag value "yes please" is neither approved nor exempt:<reason>`},
 		{"approved!", ApprovalInvalid, `tag value "approved!" is neither approved nor exempt:<reason>`},
 	}

@@ -127,7 +127,8 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules, look appro
 	if why.event() {
 		d.next.RecentEvents = recent(f.RecentEvents, why.id)
 	}
-	exempt := d.next.Approval != nil && d.next.Approval.Status == ApprovalExempt
+	exempt := d.next.Approval.exemptNow(now)
+	expired := !exempt && d.next.Approval != nil && d.next.Approval.Status == ApprovalExempt && f.State == FindingExempt
 
 	switch {
 	case exempt && f.State == FindingExempt:
@@ -139,11 +140,20 @@ func decide(f Finding, c *Cluster, now time.Time, why cause, r rules, look appro
 		d.alert(AlertExempted, "AKS cluster "+f.Cluster.Name+" is exempt from remediation: "+reason)
 		d.wakeJob("exempted")
 		d.out.Result, d.out.Detail = ResultExempted, reason
+		if end := exemptionEnds(d.next.Approval.Value); !end.IsZero() {
+			// Look again when it ends: no event will say so.
+			d.effect(Effect{Message: &Message{ID: "exemption-end-" + shortHash(f.Cluster.Key(), strconv.FormatInt(end.Unix(), 10)),
+				Kind: MessageEvaluate, Cluster: f.Cluster, NotBefore: end.Add(time.Second), Reason: "the exemption ends"}})
+		}
 	case kubeletWatched(f, *c):
 		d.kubelet(f, *c, changed, verdict)
 	case ev.Verdict.Flagged() && f.State == FindingOpen:
 		d.evaluated(f, changed, "still flagged; "+verdict)
 	case ev.Verdict.Flagged():
+		if expired {
+			d.audit("exemption-expired", "the exemption "+strconv.Quote(d.next.Approval.Value)+" ended; flagged again")
+			d.alert(AlertExemptionExpired, "AKS cluster "+f.Cluster.Name+": its exemption ended and it still uses a service principal; flagged again")
+		}
 		d.flag(verdict, r.debounce)
 		if f.FirstSeen.IsZero() && why.event() {
 			d.next.FlaggedWriteAt = why.at

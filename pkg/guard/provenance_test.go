@@ -447,3 +447,28 @@ type groupsRefused struct{ guard.Directory }
 func (groupsRefused) MemberOf(context.Context, string, []string) ([]string, error) {
 	return nil, guard.Errorf(guard.KindForbidden, "HTTP 403 Authorization_RequestDenied (grant GroupMember.Read.All)")
 }
+
+// TestExemptionExpires: an exemption with an end date holds until the end
+// of that day (UTC); then the cluster, still on a service principal, is
+// flagged again with a new job, audited and alerted, without any event.
+func TestExemptionExpires(t *testing.T) {
+	w := remediationWorld(t)
+	w.tag("exempt:2026-11-28:decommission pending", dana)
+	w.pump(t0.Add(10 * time.Minute))
+	if f := w.finding(); f.State != guard.FindingExempt {
+		t.Fatalf("finding = %s, want exempt", f.State)
+	}
+	first := w.finding().JobID
+	w.pump(time.Date(2026, 11, 28, 23, 0, 0, 0, time.UTC))
+	if f := w.finding(); f.State != guard.FindingExempt {
+		t.Errorf("finding on the last day = %s, want still exempt", f.State)
+	}
+	w.pump(time.Date(2026, 11, 29, 1, 0, 0, 0, time.UTC))
+	f := w.finding()
+	if f.State != guard.FindingOpen || f.JobID == first || !slices.Contains(w.alertTypes(), "cluster.exemption-expired") || !slices.Contains(w.auditActions(), "exemption-expired") {
+		t.Errorf("after the end: finding %s (job %s, was %s), alerts %q; want open again with a new job, the expiry alerted and audited", f.State, f.JobID, first, w.alertTypes())
+	}
+	if w.job().State != guard.JobAwaitingApproval {
+		t.Errorf("new job = %s, want awaiting-approval", w.job().State)
+	}
+}
