@@ -6,8 +6,8 @@ import (
 )
 
 // gates are what must hold right before the PUT: the finding still open
-// with this job and approved, the mode still enforce, the window open, a
-// slot free.
+// with this job and approved, the mode still enforce, the window open, the
+// plan still the one approved, the permissions, a slot free.
 func (r *run) gates(ctx context.Context, j Job, now time.Time) (move, bool) {
 	if stop, mv := r.stillWanted(j); stop {
 		return mv, true
@@ -16,6 +16,9 @@ func (r *run) gates(ctx context.Context, j Job, now time.Time) (move, bool) {
 		return mv, true
 	}
 	if mv, wait := r.windowClosed(ctx, j, now); wait {
+		return mv, true
+	}
+	if mv, stop := r.planChanged(ctx, j, now); stop {
 		return mv, true
 	}
 	if mv, stop := r.lacksPermissions(ctx, j, now); stop {

@@ -77,6 +77,11 @@ type Job struct {
 	PoolUpgrading string
 	// Replans counts plans redone because the cluster changed under the job.
 	Replans int
+	// ApprovedPlan is the digest of the plan an approver could see when
+	// approving (computed while the job waited), or of the plan made right
+	// after the approval when none was shown. The update goes out only
+	// while the plan still has it.
+	ApprovedPlan string
 	// Granted lists the role assignments already granted to the new
 	// identities, by RoleAssignment key.
 	Granted []string

@@ -67,6 +67,56 @@ func (p *Plan) Summary() string {
 		p.ServicePrincipal.AppID, p.Target.Type, len(p.ControlPlane), len(p.Kubelet), addons, p.Window)
 }
 
+// Digest names what the plan changes, as a short hash: the service
+// principal, the identity the control plane moves to, and every role
+// assignment to each new identity (scope and role). The window, eTag,
+// warnings and permissions are left out: they change nothing an approver
+// agreed to.
+func (p *Plan) Digest() string {
+	if p == nil {
+		return ""
+	}
+	return shortHash(p.material()...)
+}
+
+// material lists what Digest covers, one line each, sorted.
+func (p *Plan) material() []string {
+	out := []string{
+		"service principal " + strings.ToLower(p.ServicePrincipal.AppID),
+		"identity " + p.Target.Type + " " + strings.ToLower(p.Target.UserAssigned),
+	}
+	add := func(to string, as []RoleAssignment) {
+		for _, a := range as {
+			out = append(out, "grant "+a.describe()+" to the "+to)
+		}
+	}
+	add("control-plane identity", p.ControlPlane)
+	add("kubelet identity", p.Kubelet)
+	for _, k := range p.addonKeys() {
+		add(k+" add-on's identity", p.Addons[k])
+	}
+	slices.Sort(out)
+	return out
+}
+
+// changes says how p differs from what was approved, was: what it adds
+// and what it no longer has.
+func (p *Plan) changes(was *Plan) string {
+	before, after := was.material(), p.material()
+	var parts []string
+	for _, l := range after {
+		if !slices.Contains(before, l) {
+			parts = append(parts, "now "+l)
+		}
+	}
+	for _, l := range before {
+		if !slices.Contains(after, l) {
+			parts = append(parts, "no longer "+l)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // Lines renders the plan for people: the job's record, alerts and the demo.
 func (p *Plan) Lines() []string {
 	var l []string

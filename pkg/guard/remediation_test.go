@@ -323,8 +323,10 @@ func TestApprovalByNonAllowedPrincipal(t *testing.T) {
 	}
 	w.pump(t0.Add(3 * time.Hour))
 	j := w.job()
-	if j.State != guard.JobAwaitingApproval || j.Plan != nil || !strings.Contains(j.Outcome, "not on the approver list") {
-		t.Errorf("job = %s %q; want still awaiting approval, unplanned, saying why", j.State, j.Outcome)
+	// The plan is previewed for the approver to read; nothing is granted
+	// or sent.
+	if j.State != guard.JobAwaitingApproval || j.ApprovedPlan != "" || w.puts() != 0 || w.rbac.Calls("Create") != 0 || !strings.Contains(j.Outcome, "not on the approver list") {
+		t.Errorf("job = %s %q (approved plan %q), %d PUTs; want still awaiting approval, nothing approved or changed, saying why", j.State, j.Outcome, j.ApprovedPlan, w.puts())
 	}
 	if !slices.Contains(w.alertTypes(), "remediation.rejected") || !slices.Contains(w.auditActions(), "approval-rejected") {
 		t.Errorf("alerts %q, audit %q; want the rejection alerted and recorded", w.alertTypes(), w.auditActions())

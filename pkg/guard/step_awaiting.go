@@ -7,7 +7,10 @@ import (
 )
 
 // awaitingApproval parks the job until the finding records an approval,
-// then plans.
+// then plans. While it waits, each look computes the plan (reading only),
+// so the approver sees what they approve (aksguard status); the approval
+// is taken for that plan, and a plan that differs when the job plans for
+// real stops it for a new approval.
 func (r *run) awaitingApproval(ctx context.Context, j Job, now time.Time) move {
 	f := r.finding
 	if !f.Approval.approved() {
@@ -18,7 +21,18 @@ func (r *run) awaitingApproval(ctx context.Context, j Job, now time.Time) move {
 		if a := f.Approval; a != nil && a.Status != ApprovalRemoved {
 			text += " (" + approvalText(a) + ")"
 		}
-		return move{state: j.State, outcome: text, wait: now.Add(r.s.backoff(j.WakeSeq))}
+		mv := move{state: j.State, outcome: text, wait: now.Add(r.s.backoff(j.WakeSeq))}
+		if r.cluster != nil {
+			p, err := r.plan(ctx, *r.cluster)
+			if err != nil {
+				// The preview waits for the next look; the approval does not.
+				r.s.log.Warn("plan preview failed", "job_id", j.ID, "cluster_id", j.Cluster.String(), "error", err)
+				return mv
+			}
+			mv.outcome += "; plan " + p.Digest() + " ready: aksguard status " + j.Cluster.String()
+			mv.edit = func(j *Job) { j.Plan = p }
+		}
+		return mv
 	}
 	if r.cluster == nil {
 		return move{state: JobCancelled, outcome: "cancelled: cluster deleted", alert: AlertCancelled}
@@ -27,9 +41,21 @@ func (r *run) awaitingApproval(ctx context.Context, j Job, now time.Time) move {
 	if err != nil {
 		return r.failure(j, "plan", err, now)
 	}
-	edit := func(j *Job) { j.Plan, j.Approval, j.Mode = p, f.Approval, r.s.modeFor(j.Cluster) }
+	// What the approver could see: the preview, unless it could not be
+	// made whole (a blocked preview lists no grants).
+	shown := j.Plan
+	if shown == nil || shown.Blocked != "" {
+		shown = p
+	}
+	edit := func(j *Job) {
+		j.Plan, j.Approval, j.Mode, j.ApprovedPlan = p, f.Approval, r.s.modeFor(j.Cluster), shown.Digest()
+	}
 	if p.Blocked != "" {
 		return move{state: JobBlocked, outcome: "blocked: " + p.Blocked, alert: AlertBlocked, edit: edit}
+	}
+	if shown.Digest() != p.Digest() {
+		return move{state: JobBlocked, alert: AlertBlocked, edit: edit,
+			outcome: "blocked: the plan changed since it was shown for approval (" + p.changes(shown) + "); read it (aksguard status " + j.Cluster.String() + ") and approve again"}
 	}
 	return move{state: JobPlanned, outcome: "planned: " + strings.Join(p.Lines(), "; "), alert: AlertPlanned, edit: edit}
 }

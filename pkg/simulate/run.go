@@ -373,6 +373,14 @@ func (r *runner) apply(i int) error {
 		return nil
 	case doSweep:
 		return r.sweep(context.Background())
+	case doAddRole:
+		a := s.Assignment
+		def, err := roleDefinition(a.Role, a.Scope)
+		if err != nil {
+			return fmt.Errorf("steps[%d]: %w", i, err)
+		}
+		r.az.RBAC.Add(guard.RoleAssignment{Scope: a.Scope, RoleDefinitionID: def, PrincipalID: a.PrincipalID, PrincipalType: "ServicePrincipal"})
+		return nil
 	}
 	c := r.byName[strings.ToLower(s.Cluster)]
 	by := r.sc.Principals[s.By]

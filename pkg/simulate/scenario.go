@@ -149,7 +149,7 @@ type Step struct {
 	At string `json:"at"`
 	// Do is the action: create, write, pool-write, set-tag, remove-tag,
 	// migrate-by-hand, upgrade-node-image, delete, redeliver, raw-event,
-	// fault, or sweep (the Sweep timer fires).
+	// fault, sweep (the Sweep timer fires) or add-role-assignment.
 	Do string `json:"do"`
 	// Say is printed on the timeline.
 	Say     string `json:"say,omitempty"`
@@ -182,6 +182,9 @@ type Step struct {
 	Schema string `json:"schema,omitempty"`
 	// Body is the event (or batch) raw-event delivers as it is.
 	Body json.RawMessage `json:"body,omitempty"`
+	// Assignment is the role assignment add-role-assignment makes (no
+	// event: role assignments are not watched).
+	Assignment *RoleAssignment `json:"assignment,omitempty"`
 }
 
 // Actions a step may take.
@@ -198,13 +201,14 @@ const (
 	doFault      = "fault"
 	doNodeImage  = "upgrade-node-image"
 	doSweep      = "sweep"
+	doAddRole    = "add-role-assignment"
 	beforePut    = "before-put"
 	viaTagsAPI   = "tags-api"
 	viaCluster   = "cluster-write"
 	defaultStart = "2026-11-27T09:00:00Z"
 )
 
-var actions = []string{doCreate, doWrite, doPoolWrite, doSetTag, doRemoveTag, doMigrate, doNodeImage, doDelete, doRedeliver, doRawEvent, doFault, doSweep}
+var actions = []string{doCreate, doWrite, doPoolWrite, doSetTag, doRemoveTag, doMigrate, doNodeImage, doDelete, doRedeliver, doRawEvent, doFault, doSweep, doAddRole}
 
 // Duration is a JSON duration: Go's ("90s", "1h30m") or whole days ("2d").
 type Duration time.Duration
@@ -425,7 +429,7 @@ func (sc *Scenario) checkStep(i int, clusters map[string]bool, created map[strin
 		if _, err := parseDuration(s.At); err != nil {
 			return fmt.Errorf("field at: %v, or before-put", err)
 		}
-	} else if s.Do == doFault || s.Do == doRedeliver || s.Do == doRawEvent || s.Do == doCreate || s.Do == doSweep {
+	} else if s.Do == doFault || s.Do == doRedeliver || s.Do == doRawEvent || s.Do == doCreate || s.Do == doSweep || s.Do == doAddRole {
 		return fmt.Errorf("field at: before-put needs an action on a cluster's resource, not %s", s.Do)
 	}
 	need := func(field string, ok bool) error {
@@ -468,6 +472,21 @@ func (sc *Scenario) checkStep(i int, clusters map[string]bool, created map[strin
 	case doRawEvent:
 		return need("body", len(s.Body) > 0)
 	case doSweep:
+		return forbid("cluster", s.Cluster != "")
+	case doAddRole:
+		if err := need("assignment", s.Assignment != nil); err != nil {
+			return err
+		}
+		a := s.Assignment
+		if !armid.IsGUID(a.PrincipalID) {
+			return fmt.Errorf("field assignment.principalId: %q is not a GUID", a.PrincipalID)
+		}
+		if _, err := rbac.CleanScope(a.Scope); err != nil {
+			return fmt.Errorf("field assignment.scope: %v", err)
+		}
+		if _, err := roleDefinition(a.Role, a.Scope); err != nil {
+			return fmt.Errorf("field assignment: %v", err)
+		}
 		return forbid("cluster", s.Cluster != "")
 	}
 	if err := need("cluster", s.Cluster != ""); err != nil {

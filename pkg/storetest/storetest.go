@@ -180,6 +180,7 @@ func fullJob(id guard.ClusterID, jobID string) guard.Job {
 		UpdateStartedAt: at(4),
 		UpdateETag:      "fleet-00000042",
 		Replans:         1,
+		ApprovedPlan:    "3f9c2a7d41b0",
 		Kubelet:         fullKubelet(),
 		NoNewerImage:    []string{"user"},
 		PoolToken:       `{"type":"fake","fakeURL":"https://management.azure.com/y"}`,

@@ -35,6 +35,7 @@ type jobEntity struct {
 	UpdateETag      string   `json:"UpdateETag"`
 	Replans         edmInt64 `json:"Replans"`
 	ReplansType     string   `json:"Replans@odata.type"`
+	ApprovedPlan    string   `json:",omitempty"`
 	Granted         string   // JSON array of role assignment keys
 	Kubelet         string   // JSON of guard.KubeletMove, "" before the claim
 	NoNewerImage    string   // JSON array of pool names
@@ -91,6 +92,7 @@ func jobToEntity(j *guard.Job) (*jobEntity, error) {
 		UpdateETag:      j.UpdateETag,
 		Replans:         edmInt64(j.Replans),
 		ReplansType:     edmInt64Type,
+		ApprovedPlan:    j.ApprovedPlan,
 		Granted:         granted,
 		Kubelet:         kubelet,
 		NoNewerImage:    noNewer,
@@ -121,6 +123,7 @@ func (e *jobEntity) job(etag string) (guard.Job, error) {
 		UpdateStartedAt: d.time("UpdateStartedAt", e.UpdateStartedAt),
 		UpdateETag:      e.UpdateETag,
 		Replans:         int(e.Replans),
+		ApprovedPlan:    e.ApprovedPlan,
 		Granted:         decodeList[string](&d, "Granted", e.Granted),
 		Kubelet:         decodeObject[guard.KubeletMove](&d, "Kubelet", e.Kubelet),
 		NoNewerImage:    decodeList[string](&d, "NoNewerImage", e.NoNewerImage),

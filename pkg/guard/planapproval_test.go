@@ -1,0 +1,75 @@
+package guard_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aksguard/aksguard/pkg/guard"
+)
+
+// A role the service principal gains after the plan was shown.
+const dnsZone = sub + "/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/privatelink.westeurope.azmk8s.io"
+
+func (w *world) spGainsARole() {
+	w.rbac.Add(guard.RoleAssignment{Scope: dnsZone, RoleDefinitionID: networkRole, PrincipalID: spObjectID, PrincipalType: "ServicePrincipal"})
+}
+
+// TestPlanShownBeforeApproval: while the job waits for approval it
+// computes the plan (reading only), so the approver can read it; the
+// approval is taken for that plan, and the job goes on with it.
+func TestPlanShownBeforeApproval(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	w.pump(t0.Add(5 * time.Minute))
+	j := w.job()
+	if j.State != guard.JobAwaitingApproval || j.Plan == nil || !strings.Contains(j.Outcome, "plan "+j.Plan.Digest()+" ready") || w.puts() != 0 {
+		t.Fatalf("job before approval = %s %q (plan %v); want awaiting approval with its plan shown", j.State, j.Outcome, j.Plan != nil)
+	}
+	shown := j.Plan.Digest()
+	w.tag("approved", dana)
+	w.pump(t0.Add(time.Hour))
+	if j := w.job(); j.ApprovedPlan != shown || j.State != guard.JobSucceeded || w.puts() != 1 {
+		t.Errorf("job = %s, approved plan %q (shown %q), %d PUTs; want succeeded for the plan shown", j.State, j.ApprovedPlan, shown, w.puts())
+	}
+}
+
+// TestPlanChangedSinceShown: a plan that changed between what the approver
+// could see and the job's own planning stops the job, naming the change;
+// approving again (remove the tag, set it) runs the new plan.
+func TestPlanChangedSinceShown(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	w.pump(t0.Add(5 * time.Minute))
+	w.spGainsARole()
+	w.tag("approved", dana)
+	w.pump(t0.Add(time.Hour))
+	j := w.job()
+	if j.State != guard.JobBlocked || !strings.Contains(j.Outcome, "the plan changed since it was shown") || !strings.Contains(j.Outcome, "now grant") || w.puts() != 0 {
+		t.Fatalf("job = %s %q after %d PUTs; want blocked, naming the new grant, nothing sent", j.State, j.Outcome, w.puts())
+	}
+	w.set(t0.Add(2 * time.Hour))
+	w.tag("", dana)
+	w.tag("approved", dana)
+	w.pump(t0.Add(4 * time.Hour))
+	if j := w.job(); j.State != guard.JobSucceeded || w.puts() != 1 {
+		t.Errorf("after approving again: job = %s %q, %d PUTs; want succeeded with one PUT", j.State, j.Outcome, w.puts())
+	}
+}
+
+// TestPlanChangedBeforeTheUpdate: approved, waiting for its window; the
+// service principal gains a role meanwhile: when the window opens the job
+// plans again, sees another plan, and stops before its PUT.
+func TestPlanChangedBeforeTheUpdate(t *testing.T) {
+	w := remediationWorld(t, enforce)
+	closedWindow(w)
+	w.tag("approved", dana)
+	w.pump(t0.Add(time.Hour))
+	if j := w.job(); j.State != guard.JobWaitingWindow || j.ApprovedPlan == "" {
+		t.Fatalf("job = %s (approved plan %q); want waiting for the window, its plan approved", j.State, j.ApprovedPlan)
+	}
+	w.spGainsARole()
+	w.pump(time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC))
+	j := w.job()
+	if j.State != guard.JobBlocked || !strings.Contains(j.Outcome, "the plan changed since it was approved") || w.puts() != 0 {
+		t.Errorf("job = %s %q after %d PUTs; want blocked before the PUT, naming the change", j.State, j.Outcome, w.puts())
+	}
+}
