@@ -254,8 +254,8 @@ func (s *Server) remediationJobs(ctx context.Context, log *slog.Logger, in invoc
 // tick tries again.
 func (s *Server) reconcile(ctx context.Context, log *slog.Logger, _ invocation) result {
 	out, err := s.svc.Reconcile(ctx)
-	line := fmt.Sprintf("reconcile: %d wake-ups sent again, %d records' effects carried out, %d still waiting, %d records skipped",
-		out.Woken, out.Drained, out.Waiting, out.Skipped)
+	line := fmt.Sprintf("reconcile: %d wake-ups sent again, %d records' effects carried out, %d still waiting, %d records skipped, %d dry-run jobs now enforced",
+		out.Woken, out.Drained, out.Waiting, out.Skipped, out.Enforced)
 	if err != nil {
 		s.stats.add(Reconcile, "retry")
 		log.Error("reconcile failed; the next tick tries again", "error", err)

@@ -74,16 +74,16 @@ func (d *decision) flag(verdict string, debounce time.Duration) {
 	d.next.RecheckAt = wake
 	d.out.Result, d.out.JobID = ResultFlagged, d.next.JobID
 	d.audit("flagged", verdict)
-	d.openJob(wake, "job created")
+	d.openJob(wake, "job created", "")
 	d.alert(AlertFlagged, flaggedSummary(id, d.next.Verdict, d.next.SPClientID, d.next.JobID))
 }
 
 // openJob creates the finding's job, waiting for approval, with its first
 // timer at wake.
-func (d *decision) openJob(wake time.Time, reason string) {
+func (d *decision) openJob(wake time.Time, reason, approvedPlan string) {
 	id := d.next.Cluster
 	d.effect(Effect{Job: &Job{Cluster: id, ID: d.next.JobID, State: JobAwaitingApproval, CreatedAt: d.now, UpdatedAt: d.now,
-		NextWake: wake, WakeSeq: 1, Outcome: awaitingApproval}})
+		NextWake: wake, WakeSeq: 1, Outcome: awaitingApproval, ApprovedPlan: approvedPlan}})
 	d.effect(Effect{Message: &Message{ID: d.next.JobID + "-wake-1", Kind: MessageJob, Cluster: id, JobID: d.next.JobID,
 		Seq: 1, Reason: reason, NotBefore: wake}})
 }

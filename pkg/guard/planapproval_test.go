@@ -73,3 +73,37 @@ func TestPlanChangedBeforeTheUpdate(t *testing.T) {
 		t.Errorf("job = %s %q after %d PUTs; want blocked before the PUT, naming the change", j.State, j.Outcome, w.puts())
 	}
 }
+
+// TestDryRunToEnforceKeepsTheApproval: a job approved in dry run, where
+// enforce then applies, is replaced by Reconcile with one that runs for
+// real on the same approval while the plan is unchanged; a changed plan
+// stops it for a new approval.
+func TestDryRunToEnforceKeepsTheApproval(t *testing.T) {
+	for _, changed := range []bool{false, true} {
+		w := remediationWorld(t)
+		w.tag("approved", dana)
+		w.pump(t0.Add(time.Hour))
+		if j := w.job(); j.State != guard.JobDryRunComplete || j.ApprovedPlan == "" {
+			t.Fatalf("job = %s (approved plan %q), want dry-run-complete with its approved plan", j.State, j.ApprovedPlan)
+		}
+		if changed {
+			w.spGainsARole()
+		}
+		w.restart(enforce)
+		out, err := w.svc.Reconcile(t.Context())
+		if err != nil || out.Enforced != 1 {
+			t.Fatalf("Reconcile() = %+v, %v; want the dry-run job replaced", out, err)
+		}
+		w.pump(t0.Add(3 * time.Hour))
+		j := w.job()
+		switch {
+		case !changed && (j.State != guard.JobSucceeded || w.puts() != 1):
+			t.Errorf("unchanged plan: job = %s %q, %d PUTs; want succeeded without a new approval", j.State, j.Outcome, w.puts())
+		case changed && (j.State != guard.JobBlocked || !strings.Contains(j.Outcome, "was approved, for a dry run") || w.puts() != 0):
+			t.Errorf("changed plan: job = %s %q, %d PUTs; want blocked for a new approval, nothing sent", j.State, j.Outcome, w.puts())
+		}
+		if again, _ := w.svc.Reconcile(t.Context()); again.Enforced != 0 {
+			t.Errorf("a second Reconcile replaced %d jobs, want none", again.Enforced)
+		}
+	}
+}

@@ -22,6 +22,9 @@ type ReconcileOutcome struct {
 	Waiting int `json:"waiting"`
 	// Skipped counts records the store could not decode.
 	Skipped int `json:"skipped"`
+	// Enforced counts jobs that ran dry and were replaced by one that runs
+	// for real, since enforce now applies to their cluster.
+	Enforced int `json:"enforced"`
 }
 
 // Reconcile re-drives what a lost, refused or dead-lettered message left
@@ -77,6 +80,9 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileOutcome, error) {
 			continue
 		}
 		out.Drained++
+	}
+	if err := s.enforceDryRuns(ctx, &out); err != nil {
+		return out, err
 	}
 	return out, nil
 }

@@ -24,19 +24,59 @@ func (s *Service) restart(ctx context.Context, j Job, r *run) (Outcome, error) {
 	if f.State != FindingOpen {
 		return out, nil
 	}
+	return s.replaceJob(ctx, f, j, r.why, "approved again after job "+j.ID+" ended "+string(j.State), "approved again", "")
+}
+
+// replaceJob opens a new job for f in place of j, which ended without
+// changing the cluster; approvedPlan, when set, is the digest of the plan
+// an approval already covers.
+func (s *Service) replaceJob(ctx context.Context, f Finding, j Job, why cause, detail, reason, approvedPlan string) (Outcome, error) {
 	now := s.now()
-	d := &decision{next: f, now: now, why: r.why, out: Outcome{Cluster: f.Cluster}}
+	d := &decision{next: f, now: now, why: why, out: Outcome{Cluster: f.Cluster}}
 	d.next.Outbox = append([]Effect(nil), f.Outbox...)
 	d.next.JobID = newJobID(f.Cluster, now)
-	d.audit("job-restarted", "approved again after job "+j.ID+" ended "+string(j.State))
-	d.openJob(now, "approved again")
+	d.audit("job-restarted", detail)
+	d.openJob(now, reason, approvedPlan)
 	if err := s.store.SaveFinding(ctx, &d.next); err != nil {
 		return Outcome{}, err
 	}
 	if err := s.drainFinding(ctx, &d.next); err != nil {
 		return Outcome{}, err
 	}
-	return Outcome{Result: ResultFlagged, Cluster: f.Cluster, JobID: d.next.JobID, Detail: "approved again: job " + d.next.JobID + " replaces " + j.ID}, nil
+	return Outcome{Result: ResultFlagged, Cluster: f.Cluster, JobID: d.next.JobID, Detail: reason + ": job " + d.next.JobID + " replaces " + j.ID}, nil
+}
+
+// enforceDryRuns gives a job that ran dry, where the guard now enforces
+// (the mode or the scopes changed), a successor that runs for real on the
+// same approval: the approval covered a plan, so it needs no new one while
+// the plan is unchanged; a changed plan stops the successor for one.
+func (s *Service) enforceDryRuns(ctx context.Context, out *ReconcileOutcome) error {
+	jobs, err := s.store.JobsIn(ctx, JobDryRunComplete)
+	if err = s.partial(err, out); err != nil {
+		return fmt.Errorf("list dry-run jobs: %w", err)
+	}
+	for _, j := range jobs {
+		if j.ApprovedPlan == "" || j.Approval == nil || !s.enforces(j.Cluster) {
+			continue
+		}
+		f, err := s.store.Finding(ctx, j.Cluster)
+		if err != nil {
+			out.Waiting++
+			continue
+		}
+		if f.JobID != j.ID || f.State != FindingOpen || !f.Approval.approved() || !sameChange(f.Approval.Change, j.Approval.Change) {
+			continue // approved again, exempted, resolved: handled elsewhere
+		}
+		why := cause{id: "enforce-" + j.ID, what: "reconcile: enforce now applies"}
+		if _, err := s.replaceJob(ctx, f, j, why, "enforce now applies to a cluster whose job "+j.ID+" ran dry; the approved plan "+j.ApprovedPlan+" carries over",
+			"enforce now applies", j.ApprovedPlan); err != nil {
+			out.Waiting++
+			s.log.Warn("reconcile: dry-run job not replaced", "job_id", j.ID, "error", err)
+			continue
+		}
+		out.Enforced++
+	}
+	return nil
 }
 
 // resume takes a job that stopped after its update back into the update

@@ -47,15 +47,23 @@ func (r *run) awaitingApproval(ctx context.Context, j Job, now time.Time) move {
 	if shown == nil || shown.Blocked != "" {
 		shown = p
 	}
+	approved := j.ApprovedPlan // carried over from a job that ran dry
+	if approved == "" {
+		approved = shown.Digest()
+	}
 	edit := func(j *Job) {
-		j.Plan, j.Approval, j.Mode, j.ApprovedPlan = p, f.Approval, r.s.modeFor(j.Cluster), shown.Digest()
+		j.Plan, j.Approval, j.Mode, j.ApprovedPlan = p, f.Approval, r.s.modeFor(j.Cluster), approved
 	}
 	if p.Blocked != "" {
 		return move{state: JobBlocked, outcome: "blocked: " + p.Blocked, alert: AlertBlocked, edit: edit}
 	}
-	if shown.Digest() != p.Digest() {
+	if approved != p.Digest() {
+		what := p.changes(shown)
+		if j.ApprovedPlan != "" {
+			what = "plan " + j.ApprovedPlan + " was approved, for a dry run; it is now " + p.Digest()
+		}
 		return move{state: JobBlocked, alert: AlertBlocked, edit: edit,
-			outcome: "blocked: the plan changed since it was shown for approval (" + p.changes(shown) + "); read it (aksguard status " + j.Cluster.String() + ") and approve again"}
+			outcome: "blocked: the plan changed since it was shown for approval (" + what + "); read it (aksguard status " + j.Cluster.String() + ") and approve again"}
 	}
 	return move{state: JobPlanned, outcome: "planned: " + strings.Join(p.Lines(), "; "), alert: AlertPlanned, edit: edit}
 }
