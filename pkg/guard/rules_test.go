@@ -358,3 +358,23 @@ func TestRequireWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyNeedsTheRoles: a grant answered but not made (or removed
+// since) keeps the job from succeeding, naming the missing assignment.
+func TestVerifyNeedsTheRoles(t *testing.T) {
+	w := remediationWorld(t, enforce, func(c *guard.Config) { c.Roles = lyingRoles{c.Roles} })
+	w.tag("approved", dana)
+	w.pump(t0.Add(6 * time.Hour))
+	j := w.job()
+	if j.State != guard.JobFailed || !strings.Contains(j.Outcome, "is missing on the control plane identity") || w.puts() != 1 {
+		t.Errorf("job = %s %q after %d PUTs; want failed, naming the missing role assignment", j.State, j.Outcome, w.puts())
+	}
+	if !slices.Contains(w.alertTypes(), "remediation.needs-attention") {
+		t.Errorf("alerts %q, want needs-attention: the cluster changed", w.alertTypes())
+	}
+}
+
+// lyingRoles answers every grant with success and makes none.
+type lyingRoles struct{ guard.Roles }
+
+func (lyingRoles) Assign(context.Context, guard.RoleAssignment) error { return nil }

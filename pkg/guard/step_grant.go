@@ -27,6 +27,9 @@ func withGranted(mv move, granted []string) move {
 	return mv.then(func(j *Job) { j.Granted = append(j.Granted, granted...) })
 }
 
+// goneKey records a grant whose scope no longer existed.
+func goneKey(k string) string { return "gone:" + k }
+
 // grant makes the assignments for principal that are not done yet and
 // returns the keys of those it made.
 func (r *run) grant(ctx context.Context, j Job, as []RoleAssignment, principal string) ([]string, error) {
@@ -34,15 +37,19 @@ func (r *run) grant(ctx context.Context, j Job, as []RoleAssignment, principal s
 	for _, a := range as {
 		a.ID, a.PrincipalID, a.PrincipalType = "", principal, "ServicePrincipal"
 		k := a.key()
-		if slices.Contains(j.Granted, k) || slices.Contains(made, k) {
+		if slices.Contains(j.Granted, k) || slices.Contains(j.Granted, goneKey(k)) || slices.Contains(made, k) {
 			continue
 		}
 		err := r.s.roles.Assign(ctx, a)
-		if err != nil && KindOf(err) != KindNotFound {
+		switch {
+		case KindOf(err) == KindNotFound:
+			// A scope that no longer exists needs no grant; verify knows.
+			made = append(made, goneKey(k))
+		case err != nil:
 			return made, fmt.Errorf("assign %s: %w", a.describe(), err)
+		default:
+			made = append(made, k)
 		}
-		// A scope that no longer exists needs no grant.
-		made = append(made, k)
 	}
 	return made, nil
 }

@@ -42,6 +42,21 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 			missing = append(missing, "pool "+p.Name+"'s provisioningState is "+p.ProvisioningState)
 		}
 	}
+	if len(missing) == 0 {
+		// Every role the plan grants is there, on its principal: a grant
+		// answered but not made, or removed since, is not "succeeded".
+		sets, what, err := grantSets(c, j.Plan)
+		if err != nil {
+			return r.failure(j, what, err, now)
+		}
+		for _, st := range sets {
+			lost, err := r.missingGrants(ctx, j, st)
+			if err != nil {
+				return r.failure(j, "read the role assignments of the "+st.what+" identity", err, now)
+			}
+			missing = append(missing, lost...)
+		}
+	}
 	if len(missing) > 0 {
 		if n := j.Attempts + 1; busy(c.ProvisioningState) && n <= maxAttempts {
 			return move{state: j.State, outcome: "the cluster is " + c.ProvisioningState + "; verifying again shortly", wait: now.Add(time.Minute),
@@ -71,6 +86,38 @@ func (r *run) verify(ctx context.Context, j Job, now time.Time) move {
 		mv = mv.then(keep)
 	}
 	return mv
+}
+
+// missingGrants names the assignments of st its principal does not hold,
+// leaving out those whose scope was gone when granted.
+func (r *run) missingGrants(ctx context.Context, j Job, st grantSet) ([]string, error) {
+	if len(st.as) == 0 {
+		return nil, nil
+	}
+	var subs []string
+	for _, a := range st.as {
+		if parts := strings.Split(strings.Trim(a.Scope, "/"), "/"); len(parts) >= 2 {
+			subs = append(subs, "/subscriptions/"+parts[1])
+		}
+	}
+	slices.Sort(subs)
+	held, err := r.s.roles.AssignmentsOf(ctx, st.principal, slices.Compact(subs))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range st.as {
+		a.ID, a.PrincipalID = "", st.principal
+		if slices.Contains(j.Granted, goneKey(a.key())) {
+			continue
+		}
+		if !slices.ContainsFunc(held, func(h RoleAssignment) bool {
+			return strings.EqualFold(h.Scope, a.Scope) && roleGUID(h.RoleDefinitionID) == roleGUID(a.RoleDefinitionID)
+		}) {
+			out = append(out, a.describe()+" is missing on the "+st.what+" identity")
+		}
+	}
+	return out, nil
 }
 
 // succeeded reports whether a provisioning state says the last operation
