@@ -13,12 +13,27 @@ import (
 	"github.com/aksguard/aksguard/pkg/settings"
 )
 
-// TestSettingsAreDocumented keeps the code, the README's configuration table
+// docs returns the README and every page under docs/, as one text.
+func docs(t *testing.T) []byte {
+	t.Helper()
+	files, _ := filepath.Glob("../../docs/*.md")
+	var all []byte
+	for _, f := range append([]string{"../../README.md"}, files...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+// TestSettingsAreDocumented keeps the code, docs/reference.md's configuration table
 // and local.settings.sample.json in step: every setting the binary reads is
 // in the table, and every one a person sets is in the sample file, which
 // names nothing the binary does not read (besides the host's own).
 func TestSettingsAreDocumented(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/reference.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +51,7 @@ func TestSettingsAreDocumented(t *testing.T) {
 	for _, s := range settings.All {
 		known[s.Name] = true
 		if !strings.Contains(string(readme), "| `"+s.Name+"` |") {
-			t.Errorf("README's configuration table lacks %s", s.Name)
+			t.Errorf("docs/reference.md's configuration table lacks %s", s.Name)
 		}
 		if _, ok := sample.Values[s.Name]; ok == s.Platform {
 			t.Errorf("local.settings.sample.json: %s present = %v, want %v (set by the platform: %v)", s.Name, ok, !s.Platform, s.Platform)
@@ -48,7 +63,7 @@ func TestSettingsAreDocumented(t *testing.T) {
 	for _, name := range []string{"AKSGUARD_SERVICEBUS__credential", "AKSGUARD_SERVICEBUS__clientId"} {
 		hostOwn[name] = true
 		if !strings.Contains(string(readme), "| `"+name+"` |") {
-			t.Errorf("README's configuration table lacks %s, which the Functions host reads", name)
+			t.Errorf("docs/reference.md's configuration table lacks %s, which the Functions host reads", name)
 		}
 	}
 	for name := range sample.Values {
@@ -58,16 +73,13 @@ func TestSettingsAreDocumented(t *testing.T) {
 	}
 }
 
-// TestREADMENamesWhatExists: every test and scenario file the README cites
-// as holding a rule exists, so the table of rules cannot name a test that
-// was renamed or removed.
+// TestREADMENamesWhatExists: every test and scenario file the README and
+// docs/ cite as holding a rule exists, so the table of rules cannot name a
+// test that was renamed or removed; every relative link points at a file.
 func TestREADMENamesWhatExists(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	readme := docs(t)
 	var sources strings.Builder
-	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -100,4 +112,54 @@ func TestREADMENamesWhatExists(t *testing.T) {
 			t.Errorf("the README cites scenario %s: %v", m[1], err)
 		}
 	}
+}
+
+// TestDocLinks: every relative link in the docs points at a file that
+// exists, and at a heading of it when it names one, so moving a section
+// cannot leave a dead link.
+func TestDocLinks(t *testing.T) {
+	pages, _ := filepath.Glob("../../docs/*.md")
+	pages = append(pages, "../../README.md", "../../infra/README.md", "../../pkg/demo/README.md", "../../CHANGELOG.md")
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, page := range pages {
+		text, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(text), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			path := page
+			if file != "" {
+				path = filepath.Join(filepath.Dir(page), file)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				if _, serr := os.Stat(path); serr != nil {
+					t.Errorf("%s links to %s, which does not exist", page, target)
+				}
+				continue
+			}
+			if frag != "" && !slices.Contains(anchors(string(b)), frag) {
+				t.Errorf("%s links to %s: no such heading", page, target)
+			}
+		}
+	}
+}
+
+// anchors are the heading anchors GitHub makes of a Markdown page.
+func anchors(text string) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(l, "#") {
+			continue
+		}
+		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(l, "#")))
+		h = regexp.MustCompile(`[^\p{L}\p{N}\- _]`).ReplaceAllString(h, "")
+		out = append(out, strings.ReplaceAll(h, " ", "-"))
+	}
+	return out
 }

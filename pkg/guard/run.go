@@ -402,7 +402,7 @@ func (r *run) jobAlert(j Job, t AlertType, now time.Time) *Alert {
 		}
 	}
 	if t == AlertNeedsAttention {
-		d.FollowUp = "the cluster's identity update was sent (If-Match " + j.UpdateETag + ") and the job stopped: the cluster may run on a new identity without the roles it needs; read the job's outcome and follow the README's runbook for needs-attention now"
+		d.FollowUp = "the cluster's identity update was sent (If-Match " + j.UpdateETag + ") and the job stopped: the cluster may run on a new identity without the roles it needs; read the job's outcome and follow the runbook for needs-attention (docs/operate.md) now"
 	}
 	if t == AlertSucceeded && j.Plan != nil {
 		// The outcome says whether other clusters still use it.

@@ -46,7 +46,7 @@ const (
 	Identity      = "IDENTITY_ENDPOINT"
 )
 
-// Setting is one app setting the binary reads. The README's configuration
+// Setting is one app setting the binary reads. docs/reference.md's configuration
 // table and local.settings.sample.json list the same names; a test keeps
 // them in step.
 type Setting struct {

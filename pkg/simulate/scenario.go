@@ -24,7 +24,7 @@ import (
 	"github.com/aksguard/aksguard/pkg/settings"
 )
 
-// Scenario is a scenario file. Its format is documented in the README; it
+// Scenario is a scenario file. Its format is documented in docs/reference.md; it
 // is stable: new fields are optional.
 type Scenario struct {
 	// Settings are app settings, as the function app has them; those that
