@@ -358,5 +358,6 @@ func flaggedSummary(id ClusterID, v Verdict, sp, jobID string) string {
 			"; review it by hand (job " + jobID + ")"
 	}
 	return "AKS cluster " + id.Name + " authenticates its control plane with service principal " + sp +
-		"; remediation job " + jobID + " is " + awaitingApproval
+		"; remediation job " + jobID + " is " + awaitingApproval + "; read the plan first: aksguard status " + id.String() +
+		" (ready a minute after this alert)"
 }

@@ -25,6 +25,11 @@ func TestPlanShownBeforeApproval(t *testing.T) {
 	if j.State != guard.JobAwaitingApproval || j.Plan == nil || !strings.Contains(j.Outcome, "plan "+j.Plan.Digest()+" ready") || w.puts() != 0 {
 		t.Fatalf("job before approval = %s %q (plan %v); want awaiting approval with its plan shown", j.State, j.Outcome, j.Plan != nil)
 	}
+	for _, a := range w.alerts.Published() {
+		if a.Type == guard.AlertFlagged && !strings.Contains(a.Data.Summary, "read the plan first: aksguard status "+id(t, spID).String()) {
+			t.Errorf("flagged alert %q does not point at the plan", a.Data.Summary)
+		}
+	}
 	shown := j.Plan.Digest()
 	w.tag("approved", dana)
 	w.pump(t0.Add(time.Hour))
