@@ -3,6 +3,7 @@ package guard
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -79,6 +80,18 @@ func RetryAfterOf(err error) time.Duration {
 // by fmt.Errorf, so %w wraps.
 func Errorf(kind ErrorKind, format string, args ...any) error {
 	return &Error{Kind: kind, Err: fmt.Errorf(format, args...)}
+}
+
+// leftOut takes apart the error of a filtered query: the records it left
+// out (logged, as what, and counted) and any other error, for the caller
+// to handle. A record that cannot be decoded never stops the others.
+func leftOut(log *slog.Logger, what string, err error) (int, error) {
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		log.Error(what+": records left out", "error", err)
+		return len(pe.Bad), nil
+	}
+	return 0, err
 }
 
 // PartialError is the error of a query that left out records it could not

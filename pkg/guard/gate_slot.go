@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -13,13 +12,8 @@ import (
 // safe guess, and does not stop the count.
 func (r *run) noSlot(ctx context.Context, j Job, now time.Time) (move, bool) {
 	jobs, err := r.s.store.JobsIn(ctx, JobUpdating, JobGrantingRoles)
-	busy := 0
-	var partial *PartialError
-	switch {
-	case errors.As(err, &partial):
-		busy = len(partial.Bad)
-		r.s.log.Warn("count updating jobs: records left out", "error", err)
-	case err != nil:
+	busy, err := leftOut(r.s.log, "count updating jobs", err)
+	if err != nil {
 		return r.failure(j, "count updating jobs", err, now), true
 	}
 	for _, o := range jobs {

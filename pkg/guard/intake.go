@@ -128,23 +128,12 @@ func (b *Batch) HandleEvents(ctx context.Context, events []Event) []Handled {
 		}
 		groups[k] = append(groups[k], i)
 	}
-	work := make(chan []int)
-	var wg sync.WaitGroup
-	for range min(batchWorkers, len(order)) {
-		wg.Go(func() {
-			for idx := range work {
-				for _, i := range idx {
-					o, err := b.HandleEvent(ctx, events[i])
-					out[i] = Handled{Event: events[i], Outcome: o, Err: err}
-				}
-			}
-		})
-	}
-	for _, k := range order {
-		work <- groups[k]
-	}
-	close(work)
-	wg.Wait()
+	parallel(order, batchWorkers, func(k string) {
+		for _, i := range groups[k] {
+			o, err := b.HandleEvent(ctx, events[i])
+			out[i] = Handled{Event: events[i], Outcome: o, Err: err}
+		}
+	})
 	return out
 }
 

@@ -115,7 +115,7 @@ func newTally(now time.Time) *tally {
 // add counts one listed cluster and its finding.
 func (t *tally) add(r pageResult) {
 	t.k.Clusters++
-	verdict := Evaluate(r.row.Cluster).Verdict
+	verdict := r.verdict
 	switch verdict {
 	case VerdictManagedIdentity:
 		t.k.ManagedIdentity++
@@ -133,10 +133,6 @@ func (t *tally) add(r pageResult) {
 		t.finding(r.finding)
 	}
 }
-
-// addUnlisted counts an open finding whose cluster the listing does not
-// show: it stays open until a read confirms the cluster is gone.
-func (t *tally) addUnlisted(f Finding) { t.finding(f) }
 
 func (t *tally) finding(f Finding) {
 	t.k.Findings[f.State]++

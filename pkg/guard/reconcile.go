@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -94,12 +93,8 @@ const reconcileBucket = 5 * time.Minute
 // partial counts and logs the records a query left out; any other error is
 // returned.
 func (s *Service) partial(err error, out *ReconcileOutcome) error {
-	var pe *PartialError
-	if errors.As(err, &pe) {
-		out.Skipped += len(pe.Bad)
-		s.log.Error("reconcile: records left out", "error", err)
-		return nil
-	}
+	n, err := leftOut(s.log, "reconcile", err)
+	out.Skipped += n
 	return err
 }
 

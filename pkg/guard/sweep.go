@@ -3,7 +3,6 @@ package guard
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -60,7 +59,6 @@ type Listing struct {
 
 // SweepOutcome says what one sweep found and did.
 type SweepOutcome struct {
-	Listing Listing `json:"-"`
 	// Clusters counts the rows listed; Queries the Resource Graph queries.
 	Clusters      int `json:"clusters"`
 	Subscriptions int `json:"subscriptions"`
@@ -143,7 +141,7 @@ func (s Sweeper) Sweep(ctx context.Context) (SweepOutcome, error) {
 		return sw.each(ctx, sw.loaded(func(sub string) bool { return sub != last }), sw.close)
 	})
 	out := &sw.out
-	out.Listing, out.Queries, out.Subscriptions = listing, listing.Queries, len(listing.Subscriptions)
+	out.Queries, out.Subscriptions = listing.Queries, len(listing.Subscriptions)
 	if err != nil {
 		return *out, fmt.Errorf("sweep: list the clusters: %w", err)
 	}
@@ -211,23 +209,12 @@ type subscriptionFindings struct {
 // time, and returns the first error.
 func (sw *sweep) each(ctx context.Context, subs []string, fn func(ctx context.Context, sub string) error) error {
 	subs = slices.Compact(slices.Sorted(slices.Values(subs))) // a copy: the caller's stays as it was
-	work := make(chan string)
 	errs := make(chan error, len(subs))
-	var wg sync.WaitGroup
-	for range min(sweepWorkers, len(subs)) {
-		wg.Go(func() {
-			for sub := range work {
-				if err := fn(ctx, sub); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	for _, sub := range subs {
-		work <- sub
-	}
-	close(work)
-	wg.Wait()
+	parallel(subs, sweepWorkers, func(sub string) {
+		if err := fn(ctx, sub); err != nil {
+			errs <- err
+		}
+	})
 	close(errs)
 	return <-errs
 }
@@ -261,13 +248,8 @@ func (sw *sweep) load(ctx context.Context, sub string) error {
 		return nil
 	}
 	fs, err := sw.s.Store.FindingsIn(ctx, sub)
-	var pe *PartialError
-	if errors.As(err, &pe) {
-		// Undecodable rows cannot be compared; the others still are.
-		sw.s.Log.Error("sweep: records left out", "subscription", sub, "error", err)
-		err = nil
-	}
-	if err != nil {
+	// Undecodable rows cannot be compared; the others still are.
+	if _, err = leftOut(sw.s.Log, "sweep: subscription "+sub, err); err != nil {
 		return fmt.Errorf("read the findings of subscription %s: %w", sub, err)
 	}
 	sf := &subscriptionFindings{byKey: make(map[string]Finding, len(fs)), seen: map[string]bool{}}
@@ -328,7 +310,7 @@ func (sw *sweep) close(ctx context.Context, sub string) error {
 			continue
 		}
 		sw.mu.Lock()
-		sw.tally.addUnlisted(f)
+		sw.tally.finding(f) // open until a read confirms the cluster is gone
 		sw.mu.Unlock()
 		if f.FirstSeen.After(sw.now.Add(-listingLag)) {
 			continue
@@ -347,7 +329,9 @@ func (sw *sweep) close(ctx context.Context, sub string) error {
 
 // pageResult is what comparing one row found.
 type pageResult struct {
-	row     Listed
+	row Listed
+	// verdict is the row's, as the listing shows the cluster.
+	verdict Verdict
 	finding Finding
 	found   bool
 	sent    bool
@@ -359,26 +343,13 @@ type pageResult struct {
 // time, since a first sweep queues one for every cluster; it hands each
 // result to done.
 func (s Sweeper) comparePage(ctx context.Context, page []Listed, now time.Time, find func(ClusterID) (Finding, bool), done func(pageResult)) {
-	work := make(chan Listed)
-	var wg sync.WaitGroup
-	for range min(sweepWorkers, len(page)) {
-		wg.Go(func() {
-			for row := range work {
-				done(s.compareRow(ctx, row, now, find))
-			}
-		})
-	}
-	for _, row := range page {
-		work <- row
-	}
-	close(work)
-	wg.Wait()
+	parallel(page, sweepWorkers, func(row Listed) { done(s.compareRow(ctx, row, now, find)) })
 }
 
 func (s Sweeper) compareRow(ctx context.Context, row Listed, now time.Time, find func(ClusterID) (Finding, bool)) pageResult {
-	r := pageResult{row: row}
+	r := pageResult{row: row, verdict: Evaluate(row.Cluster).Verdict}
 	r.finding, r.found = find(row.Cluster.ID)
-	if why := disagreement(r.finding, r.found, row.Cluster); why != "" {
+	if why := disagreement(r.finding, r.found, row.Cluster, r.verdict); why != "" {
 		r.sent = s.sendEvaluate(ctx, row.Cluster.ID, "sweep: "+why, why, now)
 		r.waiting = !r.sent
 	}
@@ -400,8 +371,7 @@ func (s Sweeper) sendEvaluate(ctx context.Context, id ClusterID, reason, what st
 
 // disagreement says why a listed cluster's row disagrees with its finding,
 // or "" when the finding already records what the row shows.
-func disagreement(f Finding, found bool, c Cluster) string {
-	verdict := Evaluate(c).Verdict
+func disagreement(f Finding, found bool, c Cluster, verdict Verdict) string {
 	tag, _ := c.Tag(ApprovalTag)
 	tag = strings.TrimSpace(tag)
 	recorded := ""

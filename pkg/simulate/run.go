@@ -309,7 +309,7 @@ func (r *runner) play(ctx context.Context) error {
 		r.az.Clock.Set(next)
 		now := r.az.Clock.Now()
 		for len(timed) > 0 && !at(timed[0]).After(now) {
-			if err := r.apply(timed[0]); err != nil {
+			if err := r.apply(ctx, timed[0]); err != nil {
 				return err
 			}
 			timed = timed[1:]
@@ -343,14 +343,16 @@ func (r *runner) beforeThePut(id guard.ClusterID) {
 	delete(r.beforePut, k)
 	r.mu.Unlock()
 	for _, i := range steps {
-		if err := r.apply(i); err != nil {
+		// A before-put step never invokes a function (Load checks), so it
+		// needs no context of the run's.
+		if err := r.apply(context.Background(), i); err != nil {
 			r.o.Log.Error("before-put step failed", "step", i, "error", err)
 		}
 	}
 }
 
 // apply makes step i happen and schedules the events it causes.
-func (r *runner) apply(i int) error {
+func (r *runner) apply(ctx context.Context, i int) error {
 	s := r.sc.Steps[i]
 	now := r.az.Clock.Now()
 	r.o.Report.Step(StepLine{Index: i, At: now, Do: s.Do, Cluster: s.Cluster, By: s.By, Say: s.Say})
@@ -372,7 +374,7 @@ func (r *runner) apply(i int) error {
 		r.schedule(i, now, r.newEvent(event{raw: s.Body, at: now}))
 		return nil
 	case doSweep:
-		return r.sweep(context.Background())
+		return r.sweep(ctx)
 	case doAddRole:
 		a := s.Assignment
 		def, err := roleDefinition(a.Role, a.Scope)
@@ -623,13 +625,7 @@ const reconcileEvery = 5 * time.Minute
 // reconcile fires the Reconcile timer; the timeline shows it when it did
 // something or failed.
 func (r *runner) reconcile(ctx context.Context) error {
-	timer := []byte(`{"Schedule":{"AdjustForDST":true},"IsPastDue":false}`)
-	env, err := json.Marshal(map[string]any{"Data": map[string]any{"timer": json.RawMessage(timer)},
-		"Metadata": map[string]any{"sys": map[string]any{"MethodName": handlers.Reconcile}}})
-	if err != nil {
-		return err
-	}
-	a, err := r.invoke(ctx, handlers.Reconcile, env)
+	a, err := r.fireTimer(ctx, handlers.Reconcile)
 	if err != nil {
 		return err
 	}
@@ -643,17 +639,22 @@ func (r *runner) reconcile(ctx context.Context) error {
 
 // sweep fires the Sweep timer; the timeline always shows it.
 func (r *runner) sweep(ctx context.Context) error {
-	env, err := json.Marshal(map[string]any{"Data": map[string]any{"timer": json.RawMessage(`{"Schedule":{"AdjustForDST":true},"IsPastDue":false}`)},
-		"Metadata": map[string]any{"sys": map[string]any{"MethodName": handlers.Sweep}}})
-	if err != nil {
-		return err
-	}
-	a, err := r.invoke(ctx, handlers.Sweep, env)
+	a, err := r.fireTimer(ctx, handlers.Sweep)
 	if err != nil {
 		return err
 	}
 	r.o.Report.Invocation(InvocationLine{At: r.az.Clock.Now(), Function: handlers.Sweep, What: "timer", Status: a.status, Logs: a.logs})
 	return nil
+}
+
+// fireTimer invokes a timer-triggered function as the host does.
+func (r *runner) fireTimer(ctx context.Context, function string) (answer, error) {
+	env, err := json.Marshal(map[string]any{"Data": map[string]any{"timer": json.RawMessage(`{"Schedule":{"AdjustForDST":true},"IsPastDue":false}`)},
+		"Metadata": map[string]any{"sys": map[string]any{"MethodName": function}}})
+	if err != nil {
+		return answer{}, err
+	}
+	return r.invoke(ctx, function, env)
 }
 
 // maxDeliveries is a Service Bus queue's default max delivery count.
