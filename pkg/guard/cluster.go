@@ -164,11 +164,3 @@ func (c Cluster) Tag(name string) (string, bool) {
 	}
 	return "", false
 }
-
-// tag is Tag on a cluster that may be nil (gone).
-func (c *Cluster) tag(name string) (string, bool) {
-	if c == nil {
-		return "", false
-	}
-	return c.Tag(name)
-}

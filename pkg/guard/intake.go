@@ -231,12 +231,11 @@ func (s *Service) evaluate(ctx context.Context, id ClusterID, why cause, coalesc
 	return out, c, err
 }
 
-// readResult is a cluster read already made: the cluster, or gone, and the
-// finding's ETag when the read began, so a read that a newer evaluation may
-// have overtaken is not recorded.
+// readResult is a cluster read already made: the cluster (nil when ARM
+// says it is gone), and the finding's ETag when the read began, so a read
+// that a newer evaluation may have overtaken is not recorded.
 type readResult struct {
 	cluster *Cluster
-	gone    bool
 	basis   string
 }
 

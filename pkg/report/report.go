@@ -8,9 +8,9 @@ package report
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/aksguard/aksguard/pkg/armid"
 	"github.com/aksguard/aksguard/pkg/guard"
 )
 
@@ -56,11 +56,11 @@ func Build(ctx context.Context, store guard.Store, now time.Time) (Report, error
 // Short names a cluster by its resource group and name, which is what a
 // person looks for; the full ID is in the JSON.
 func Short(id string) string {
-	parts := strings.Split(strings.Trim(id, "/"), "/")
-	if len(parts) == 8 && strings.EqualFold(parts[2], "resourceGroups") {
-		return parts[3] + "/" + parts[7]
+	c, err := armid.ParseCluster(id)
+	if err != nil {
+		return id
 	}
-	return id
+	return c.ResourceGroup + "/" + c.Name
 }
 
 // Percent writes a rate as a person reads it: "62.5%".

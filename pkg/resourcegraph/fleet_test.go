@@ -70,26 +70,37 @@ func TestListingPagesAndBatches(t *testing.T) {
 	}
 }
 
-// TestListingHonoursTheQuota: with 3 queries allowed per 5 s, the listing
-// waits as the headers say when the quota is spent, and after a 429, and
-// still lists everything.
-func TestListingHonoursTheQuota(t *testing.T) {
+// listUnderQuota lists n clusters in subs subscriptions with Resource Graph
+// allowing quota queries per 5 s. The listing's waits are recorded; a wait
+// moves the fleet's clock only when moves says so for it (the first is 1).
+func listUnderQuota(t *testing.T, n, subs, quota int, moves func(wait int) bool) (guard.Listing, []time.Duration) {
+	t.Helper()
 	clock := azurefake.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
 	az := azurefake.New(clock)
 	defer az.Close()
-	fleetOf(az, 4500, 3)
-	az.Fleet.SetGraphQuota(3)
+	fleetOf(az, n, subs)
+	az.Fleet.SetGraphQuota(quota)
 	var waits []time.Duration
 	l := az.Fleet.ResourceGraph().Fleet(resourcegraph.FleetScope{}, func(_ context.Context, d time.Duration) error {
 		waits = append(waits, d)
-		clock.Set(clock.Now().Add(d))
+		if moves(len(waits)) {
+			clock.Set(clock.Now().Add(d))
+		}
 		return nil
 	})
-	n := 0
-	got, err := l.Clusters(t.Context(), func(page []guard.Listed) error { n += len(page); return nil })
-	if err != nil || n != 4500 {
-		t.Fatalf("Clusters() listed %d, error %v; want 4500, nil", n, err)
+	listed := 0
+	got, err := l.Clusters(t.Context(), func(page []guard.Listed) error { listed += len(page); return nil })
+	if err != nil || listed != n {
+		t.Fatalf("Clusters() listed %d, error %v; want %d, nil", listed, err, n)
 	}
+	return got, waits
+}
+
+// TestListingHonoursTheQuota: with 3 queries allowed per 5 s, the listing
+// waits as the headers say when the quota is spent, and still lists
+// everything.
+func TestListingHonoursTheQuota(t *testing.T) {
+	got, waits := listUnderQuota(t, 4500, 3, 3, func(int) bool { return true })
 	// 1 subscription page + 5 cluster pages = 6 queries, 3 per window: the
 	// third answer says 0 remaining, 5 s to the reset.
 	if len(waits) == 0 || waits[0] != 5*time.Second || got.Queries != 6 {
@@ -100,25 +111,9 @@ func TestListingHonoursTheQuota(t *testing.T) {
 // TestListingWaitsAfterA429: a query refused with 429 is made again after
 // the reset the answer names, and counted.
 func TestListingWaitsAfterA429(t *testing.T) {
-	clock := azurefake.NewClock(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
-	az := azurefake.New(clock)
-	defer az.Close()
-	fleetOf(az, 10, 2)
-	az.Fleet.SetGraphQuota(1)
-	var waits []time.Duration
-	// A wait that does not move the clock: the quota is still spent.
-	l := az.Fleet.ResourceGraph().Fleet(resourcegraph.FleetScope{}, func(_ context.Context, d time.Duration) error {
-		waits = append(waits, d)
-		if len(waits) == 3 {
-			clock.Set(clock.Now().Add(d))
-		}
-		return nil
-	})
-	n := 0
-	got, err := l.Clusters(t.Context(), func(page []guard.Listed) error { n += len(page); return nil })
-	if err != nil || n != 10 {
-		t.Fatalf("Clusters() listed %d, error %v; want 10, nil", n, err)
-	}
+	// Waits that do not move the clock leave the quota spent: the third
+	// does.
+	got, waits := listUnderQuota(t, 10, 2, 1, func(wait int) bool { return wait == 3 })
 	// The subscriptions (quota now spent: wait), the clusters refused twice
 	// (wait, wait: the clock moves), the clusters again (spent: wait).
 	if got.Queries != 4 || len(waits) != 4 {
