@@ -51,6 +51,9 @@ func (s *Service) replaceJob(ctx context.Context, f Finding, j Job, why cause, d
 // same approval: the approval covered a plan, so it needs no new one while
 // the plan is unchanged; a changed plan stops the successor for one.
 func (s *Service) enforceDryRuns(ctx context.Context, out *ReconcileOutcome) error {
+	if s.mode != ModeEnforce {
+		return nil // nothing can run for real: no need to read the dry-run jobs every tick
+	}
 	jobs, err := s.store.JobsIn(ctx, JobDryRunComplete)
 	if err = s.partial(err, out); err != nil {
 		return fmt.Errorf("list dry-run jobs: %w", err)
